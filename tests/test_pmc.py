@@ -1,0 +1,217 @@
+"""PMCABC: the conjugate answer, kernels, weights, stopping rules and errors."""
+
+import math
+
+import numpy as np
+import pytest
+
+from abcspark import PMCABC, MultivariateNormal, Normal, Poisson, Prior, Uniform, kernels
+from abcspark.examples import NormalMean
+from abcspark.rng import batch_rng
+
+MODEL = NormalMean(prior_mean=0.0, prior_sd=2.0, sd=1.0, n_obs=10)
+OBSERVED = [0.8]
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "olcm"])
+def test_conjugate_posterior_after_a_few_generations(kernel):
+    pmc = PMCABC(
+        MODEL.prior,
+        MODEL,
+        n_particles=2000,
+        generations=6,
+        kernel=kernel,
+        batch_size=2000,
+        engine="numpy",
+    )
+    posterior = pmc.run(OBSERVED, seed=3)
+    mean, var = MODEL.abc_moments(OBSERVED[0], posterior.epsilon)
+    ess = posterior.ess
+    assert posterior.epsilon < 0.1
+    assert abs(posterior.mean()["mu"] - mean) < 4 * math.sqrt(var / ess)
+    assert abs(posterior.cov().iloc[0, 0] - var) < 4 * var * math.sqrt(2 / (ess - 1))
+    assert (posterior.distances <= posterior.epsilon).all()
+
+
+def test_pmc_needs_fewer_simulations_than_rejection_for_the_same_epsilon():
+    from abcspark import RejectionABC
+
+    pmc = PMCABC(
+        MODEL.prior, MODEL, n_particles=1000, generations=6, batch_size=1000, engine="numpy"
+    )
+    posterior = pmc.run(OBSERVED, seed=4)
+    rejection = RejectionABC(MODEL.prior, MODEL, batch_size=1000, engine="numpy").run(
+        OBSERVED, epsilon=posterior.epsilon, n_samples=1000, seed=4
+    )
+    assert posterior.n_simulations < rejection.n_simulations
+
+
+def dense_log_density(kernel, theta):
+    n, d = kernel.particles.shape
+    total = np.zeros(len(theta))
+    for j in range(n):
+        chol = kernel.chol[j] if kernel.chol.ndim == 3 else kernel.chol
+        cov = chol @ chol.T
+        diff = theta - kernel.particles[j]
+        quad = np.einsum("ri,ij,rj->r", diff, np.linalg.inv(cov), diff)
+        total += (
+            kernel.weights[j]
+            * np.exp(-0.5 * quad)
+            / math.sqrt((2 * math.pi) ** d * np.linalg.det(cov))
+        )
+    return np.log(total)
+
+
+@pytest.mark.parametrize("method", ["gaussian", "olcm"])
+def test_chunked_kernel_density_equals_the_dense_sum(monkeypatch, method):
+    rng = batch_rng(0, 0, 0)
+    particles = rng.normal(size=(60, 2))
+    weights = rng.random(60)
+    weights /= weights.sum()
+    kernel = kernels.make_kernel(method, particles, weights, rng.random(60), 0.5)
+    theta = rng.normal(size=(25, 2))
+    monkeypatch.setattr(kernels, "CHUNK_FLOATS", 2 * 60 * 3)  # 3 rows per chunk
+    np.testing.assert_allclose(
+        kernel.log_density(theta), dense_log_density(kernel, theta), rtol=1e-10
+    )
+
+
+def test_olcm_covariance_formula():
+    particles = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
+    weights = np.full(4, 0.25)
+    distances = np.array([0.1, 0.2, 0.3, 5.0])
+    kernel = kernels.make_kernel("olcm", particles, weights, distances, 1.0)
+    near = particles[:3]
+    for j in range(4):
+        expected = sum((x - particles[j])[:, None] * (x - particles[j])[None, :] for x in near) / 3
+        np.testing.assert_allclose(kernel.chol[j] @ kernel.chol[j].T, expected, atol=1e-9)
+
+
+def test_kernel_sample_follows_the_mixture():
+    particles = np.array([[0.0], [10.0]])
+    kernel = kernels.GaussianKernel(particles, np.array([0.25, 0.75]), np.array([[1.0]]))
+    draws = kernel.sample(20000, batch_rng(0, 0, 0))[:, 0]
+    share = (draws > 5).mean()
+    assert abs(share - 0.75) < 4 * math.sqrt(0.75 * 0.25 / 20000)
+
+
+def test_importance_weights_undo_the_proposal():
+    # Proposal N(0, 1) for a Uniform(-3, 3) prior: weights ~ 1 / N(theta; 0, 1).
+    kernel = kernels.GaussianKernel(np.zeros((1, 1)), np.ones(1), np.eye(1))
+    theta = np.array([[0.0], [1.0], [2.0]])
+    prior = Prior(x=Uniform(-3, 3))
+    w = kernels.importance_weights(theta, prior.log_pdf(theta), kernel)
+    np.testing.assert_allclose(w / w[0], np.exp(0.5 * theta[:, 0] ** 2))
+
+
+def test_multivariate_parameters_and_support():
+    prior = Prior(x=MultivariateNormal([0.0, 0.0], [[1.0, 0.5], [0.5, 1.0]]), s=Uniform(0.5, 2))
+
+    def simulate(theta, rng):
+        return theta[:, :2] + theta[:, 2:] * rng.standard_normal((len(theta), 2)) * 0.1
+
+    posterior = PMCABC(
+        prior, simulate, n_particles=300, generations=3, batch_size=300, engine="numpy"
+    ).run([0.3, -0.2], seed=1)
+    assert posterior.names == ["x_0", "x_1", "s"]
+    assert ((posterior.samples["s"] >= 0.5) & (posterior.samples["s"] <= 2)).all()
+
+
+def test_history_and_stop_on_min_epsilon():
+    pmc = PMCABC(
+        MODEL.prior,
+        MODEL,
+        n_particles=500,
+        generations=20,
+        min_epsilon=0.3,
+        batch_size=500,
+        engine="numpy",
+    )
+    posterior = pmc.run(OBSERVED, seed=2)
+    history = posterior.history
+    assert list(history.columns) == [
+        "generation",
+        "epsilon",
+        "n_simulations",
+        "acceptance_rate",
+        "ess",
+        "n_failed",
+        "seconds",
+    ]
+    assert posterior.metadata["stop_reason"] == "min_epsilon"
+    assert history["epsilon"].iloc[-1] == 0.3 and (history["epsilon"].iloc[1:-1] > 0.3).all()
+    assert np.isinf(history["epsilon"].iloc[0]) and history["acceptance_rate"].iloc[0] == 1.0
+
+
+def test_stop_on_max_simulations_keeps_the_last_whole_generation():
+    pmc = PMCABC(
+        MODEL.prior,
+        MODEL,
+        n_particles=500,
+        generations=20,
+        max_simulations=6000,
+        batch_size=500,
+        engine="numpy",
+    )
+    posterior = pmc.run(OBSERVED, seed=2)
+    assert posterior.metadata["stop_reason"] == "max_simulations"
+    assert posterior.n_simulations <= 6000 and len(posterior.samples) == 500
+
+
+def test_stop_on_min_acceptance_rate():
+    pmc = PMCABC(
+        MODEL.prior,
+        MODEL,
+        n_particles=300,
+        generations=20,
+        min_acceptance_rate=0.2,
+        batch_size=300,
+        engine="numpy",
+    )
+    posterior = pmc.run(OBSERVED, seed=2)
+    assert posterior.metadata["stop_reason"] == "min_acceptance_rate"
+    assert posterior.history["acceptance_rate"].iloc[-1] < 0.2
+    assert (posterior.history["acceptance_rate"].iloc[:-1] >= 0.2).all()
+
+
+def test_explicit_epsilon_schedule():
+    pmc = PMCABC(
+        MODEL.prior,
+        MODEL,
+        n_particles=200,
+        epsilons=[2.0, 1.0, 0.5],
+        generations=10,
+        batch_size=200,
+        engine="numpy",
+    )
+    posterior = pmc.run(OBSERVED, seed=2)
+    assert posterior.history["epsilon"].tolist() == [2.0, 1.0, 0.5]
+    assert (posterior.distances <= 0.5).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_particles=0), "n_particles must be a positive int"),
+        (dict(generations=1.5), "generations must be a positive int"),
+        (dict(epsilon_quantile=1.0), r"epsilon_quantile must be in \(0, 1\)"),
+        (dict(kernel="student"), "kernel must be one of"),
+        (dict(epsilons=[]), "epsilons must be a non-empty list"),
+        (dict(epsilons=[1.0, -1.0]), "epsilons must be a non-empty list of non-negative"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PMCABC(MODEL.prior, MODEL, engine="numpy", **kwargs)
+
+
+def test_discrete_prior_is_refused_with_a_fix():
+    with pytest.raises(
+        ValueError, match=r"continuous parameters \(got discrete \['k'\]\); use RejectionABC"
+    ):
+        PMCABC(Prior(k=Poisson(3.0), m=Normal(0, 1)), MODEL, engine="numpy")
+
+
+def test_checkpoint_needs_a_seed(tmp_path):
+    with pytest.raises(ValueError, match="seed must be given with checkpoint"):
+        PMCABC(MODEL.prior, MODEL, engine="numpy").run(OBSERVED, checkpoint=str(tmp_path))

@@ -1,0 +1,130 @@
+"""The batch kernel and the driver's dry run, without Spark."""
+
+import numpy as np
+import pytest
+
+from abcspark import Euclidean, Prior, SimulationError, Uniform
+from abcspark.rng import batch_rng
+from abcspark.simulation import TALLY, BatchTask, check_observed, dry_run
+
+PRIOR = Prior(a=Uniform(0, 1), b=Uniform(0, 1))
+
+
+def task(simulate, **options):
+    settings = dict(
+        seed=1,
+        generation=0,
+        batch_size=50,
+        names=PRIOR.names,
+        proposal=PRIOR,
+        in_support=PRIOR.in_support,
+        simulate=simulate,
+        distance=Euclidean(),
+        observed=np.array([0.5, 0.5]),
+    )
+    settings.update(options)
+    return BatchTask(**settings)
+
+
+def identity(theta, rng):
+    return theta + 0.0 * rng.random(theta.shape)
+
+
+def test_batch_keeps_within_epsilon_and_tallies():
+    rows = task(identity, epsilon=0.3).run(4)
+    tally = rows[rows["index"] == TALLY]
+    kept = rows[rows["index"] != TALLY]
+    assert tally["n_simulated"].tolist() == [50] and tally["n_failed"].tolist() == [0]
+    assert (kept["distance"] <= 0.3).all() and (rows["batch"] == 4).all()
+    theta = PRIOR.sample(50, batch_rng(1, 0, 4))
+    expected = np.flatnonzero(np.hypot(theta[:, 0] - 0.5, theta[:, 1] - 0.5) <= 0.3)
+    np.testing.assert_array_equal(kept["index"], expected)
+
+
+def test_batches_do_not_depend_on_order():
+    t = task(identity)
+    np.testing.assert_array_equal(t.run(3).to_numpy(), (t.run(1), t.run(3))[1].to_numpy())
+
+
+def nan_for_large_a(theta, rng):
+    out = theta.copy()
+    out[theta[:, 0] > 0.8] = np.nan
+    return out
+
+
+def test_nan_rows_raise_with_batch_and_parameters():
+    with pytest.raises(
+        SimulationError, match=r"NaN or inf in generation 0, batch 2, at parameters \(a=0\.8"
+    ):
+        task(nan_for_large_a).run(2)
+
+
+def test_nan_rows_skipped_and_counted():
+    rows = task(nan_for_large_a, on_error="skip").run(2)
+    theta = PRIOR.sample(50, batch_rng(1, 0, 2))
+    assert rows["n_failed"].sum() == (theta[:, 0] > 0.8).sum() > 0
+    assert (rows.loc[rows["index"] != TALLY, "a"] <= 0.8).all()
+
+
+def test_per_parameter_simulator_raise_and_skip():
+    def one(theta, rng):
+        if theta[0] > 0.9:
+            raise ArithmeticError("diverged")
+        return theta
+
+    def dist(sim, obs):
+        return float(np.sqrt(np.sum((sim - obs) ** 2)))
+
+    with pytest.raises(SimulationError, match="raised ArithmeticError: diverged in generation 0"):
+        task(one, distance=dist, vectorized=False).run(0)
+    rows = task(one, distance=dist, vectorized=False, on_error="skip").run(0)
+    assert rows["n_failed"].sum() == (PRIOR.sample(50, batch_rng(1, 0, 0))[:, 0] > 0.9).sum()
+
+
+def test_wrong_shape_at_run_time_always_raises():
+    with pytest.raises(SimulationError, match=r"shape \(n, k\) with n = 50 \(got \(49, 2\)\)"):
+        task(lambda t, r: t[1:], on_error="skip").run(0)
+
+
+def test_timeout_turns_a_hang_into_an_error():
+    import time
+
+    def hang(theta, rng):
+        time.sleep(5)
+        return theta
+
+    started = time.perf_counter()
+    with pytest.raises(
+        SimulationError, match="batch 0 of generation 0 ran longer than batch_timeout=0.2 s"
+    ):
+        task(hang, batch_timeout=0.2).run(0)
+    assert time.perf_counter() - started < 3
+
+
+@pytest.mark.parametrize(
+    "simulate, error, match",
+    [
+        (lambda t, r: t[:, :1], ValueError, r"shape \(n, k\) = \(4, 2\) .* \(got \(4, 1\)\)"),
+        (lambda t, r: t[:, 0], ValueError, r"\(got \(4,\)\)"),
+        (lambda t, r: [["x", "y"]] * len(t), TypeError, "simulate must return numbers"),
+        (lambda t, r: t * np.nan, SimulationError, "NaN or inf in the dry run"),
+    ],
+)
+def test_dry_run_rejects_bad_simulators(simulate, error, match):
+    theta = PRIOR.sample(4, batch_rng(0, 0, 0))
+    with pytest.raises(error, match=match):
+        dry_run(task(simulate), theta, batch_rng(0, 0, 1))
+
+
+@pytest.mark.parametrize(
+    "observed, error, match",
+    [
+        ([[1.0, 2.0]], ValueError, r"observed must have shape \(k,\) \(got \(1, 2\)\)"),
+        ([1.0, np.nan], ValueError, "observed must be finite"),
+        ("abc", TypeError, "observed must be numeric"),
+        ([], ValueError, r"observed must have shape \(k,\) \(got \(0,\)\)"),
+    ],
+)
+def test_observed_checks(observed, error, match):
+    with pytest.raises(error, match=match):
+        check_observed(observed, vectorized=True)
