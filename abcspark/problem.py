@@ -40,7 +40,7 @@ class Problem:
         batch_size: int,
         on_error: str,
         batch_timeout: Optional[float],
-        engine: str,
+        engine: Any,
         parallelism: Optional[int],
         spark: Any,
     ):
@@ -56,8 +56,17 @@ class Problem:
             )
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR} (got {on_error!r}).")
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES} (got {engine!r}).")
+        if isinstance(engine, str) and engine not in ENGINES:
+            raise ValueError(
+                f"engine must be one of {ENGINES} or an engine object (got {engine!r})."
+            )
+        if not isinstance(engine, str) and not all(
+            hasattr(engine, attr) for attr in ("share", "run", "release", "parallelism", "name")
+        ):
+            raise TypeError(
+                f"engine must be one of {ENGINES} or an object with share, run, release, "
+                f"parallelism and name (got {type(engine)}); see abcspark.pipeline.LocalEngine."
+            )
         if batch_timeout is not None and not batch_timeout > 0:
             raise ValueError(
                 f"batch_timeout must be a positive number of seconds or None "
@@ -83,6 +92,8 @@ class Problem:
 
     def engine(self) -> Any:
         """The engine a run uses (starting or finding a SparkSession for ``'spark'``)."""
+        if not isinstance(self.engine_name, str):
+            return self.engine_name
         if self.engine_name == "numpy":
             return LocalEngine()
         from abcspark.session import get_spark

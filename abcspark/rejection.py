@@ -49,8 +49,9 @@ class RejectionABC:
         and parameters (``'raise'``), or is dropped and counted (``'skip'``).
     batch_timeout : float, optional
         Seconds one batch may take before it fails with a clear error.
-    engine : {'spark', 'numpy'}, default 'spark'
-        Spark (given, active or embedded ``local[*]`` session), or this process with NumPy.
+    engine : {'spark', 'numpy'} or engine object, default 'spark'
+        Spark (given, active or embedded ``local[*]`` session), this process with NumPy, or an
+        object with the interface of :class:`abcspark.pipeline.LocalEngine` (e.g. the MPI engine).
     parallelism : int, optional
         Partitions per Spark job; default the session's ``defaultParallelism``.
     spark : pyspark.sql.SparkSession, optional
