@@ -68,7 +68,14 @@ class HadoopStorage:
         self._jvm = jvm = spark.sparkContext._jvm
         self._path = lambda name: jvm.org.apache.hadoop.fs.Path(f"{root.rstrip('/')}/{name}")
         conf = spark.sparkContext._jsc.hadoopConfiguration()
-        self._fs = self._path("").getFileSystem(conf)
+        try:
+            self._fs = self._path("").getFileSystem(conf)
+        except Exception as exc:
+            reason = str(getattr(exc, "java_exception", exc)).strip().splitlines()[0]
+            raise ValueError(
+                f"path must be a local folder or a URI this Spark can write (got {root!r}: "
+                f"{reason}); use e.g. s3://bucket/prefix on EMR, hdfs://..., or a local path."
+            ) from None
         self.root = root
 
     def write(self, name: str, data: bytes) -> None:

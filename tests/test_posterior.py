@@ -1,0 +1,135 @@
+"""Posterior: weighted moments, quantiles, ESS, save/load (local and through Hadoop), to_spark."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from abcspark import Posterior
+from abcspark.storage import HadoopStorage, LocalStorage, for_path
+
+
+def posterior(n=5):
+    samples = pd.DataFrame({"a": np.arange(n, dtype=float), "b": np.arange(n, dtype=float) ** 2})
+    history = pd.DataFrame(
+        {
+            "generation": [0, 1],
+            "epsilon": [np.inf, 0.5],
+            "n_simulations": [100, 150],
+            "acceptance_rate": [1.0, 0.4],
+            "ess": [5.0, 4.2],
+            "n_failed": [0, 1],
+            "seconds": [0.1, 0.2],
+        }
+    )
+    return Posterior(
+        samples,
+        np.arange(1, n + 1),
+        np.linspace(0, 1, n),
+        history,
+        {"seed": 3, "settings": {"x": [1, 2]}},
+    )
+
+
+def test_weighted_moments_against_hand_computation():
+    post = posterior()
+    w = np.arange(1, 6) / 15
+    a = np.arange(5.0)
+    assert post.mean()["a"] == pytest.approx(w @ a)
+    var = (w @ (a - w @ a) ** 2) / (1 - np.sum(w**2))
+    assert post.cov().loc["a", "a"] == pytest.approx(var)
+    assert post.std()["a"] == pytest.approx(np.sqrt(var))
+    assert post.ess == pytest.approx(1 / np.sum(w**2))
+    assert post.n_simulations == 250 and post.epsilon == 0.5
+
+
+def test_quantiles_of_equal_weights_match_numpy_median():
+    values = np.random.default_rng(0).normal(size=1001)
+    post = Posterior(pd.DataFrame({"x": values}), np.ones(1001), np.zeros(1001))
+    assert post.quantile([0.5]).loc[0.5, "x"] == pytest.approx(np.median(values))
+    interval = post.credible_interval(0.9)
+    assert list(interval.columns) == ["lower", "upper"]
+    assert interval.loc["x", "lower"] < np.median(values) < interval.loc["x", "upper"]
+
+
+def test_heavier_weight_pulls_the_median():
+    post = Posterior(pd.DataFrame({"x": [0.0, 1.0, 2.0]}), [1, 1, 10], np.zeros(3))
+    assert post.quantile([0.5]).loc[0.5, "x"] > 1.5
+
+
+def test_repr_shows_the_table():
+    text = repr(posterior())
+    assert text.startswith("Posterior: 5 particles, ESS")
+    assert "2 generation(s), 250 simulations, epsilon 0.5" in text
+    assert "mean" in text and "97.5%" in text and "\na " in text
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        ([1, 1], r"weights must be 5 non-negative numbers .*got shape \(2,\)"),
+        ([1, -1, 1, 1, 1], "weights must be 5 non-negative"),
+        ([0, 0, 0, 0, 0], "with a positive sum"),
+    ],
+)
+def test_bad_weights(weights, match):
+    with pytest.raises(ValueError, match=match):
+        Posterior(pd.DataFrame({"a": np.zeros(5)}), weights, np.zeros(5))
+
+
+def test_bad_levels_and_quantiles():
+    with pytest.raises(ValueError, match=r"level must be in \(0, 1\)"):
+        posterior().credible_interval(1.5)
+    with pytest.raises(ValueError, match=r"q must lie in \[0, 1\]"):
+        posterior().quantile([2.0])
+
+
+def assert_round_trip(a, b):
+    pd.testing.assert_frame_equal(a.samples, b.samples)
+    np.testing.assert_array_equal(a.weights, b.weights)
+    np.testing.assert_array_equal(a.distances, b.distances)
+    pd.testing.assert_frame_equal(a.history, b.history)
+    assert a.metadata == b.metadata
+
+
+def test_save_and_load_locally(tmp_path):
+    post = posterior()
+    post.save(str(tmp_path / "run"))
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "metadata.json",
+        "particles.parquet",
+    ]
+    assert_round_trip(Posterior.load(str(tmp_path / "run")), post)
+
+
+def test_load_of_a_wrong_folder_says_what_to_pass(tmp_path):
+    with pytest.raises(ValueError, match="path must hold a saved posterior"):
+        Posterior.load(str(tmp_path))
+
+
+def test_save_and_load_through_hadoop_filesystem(spark, tmp_path):
+    # file:// through Hadoop's FileSystem is the same code path as s3:// or hdfs:// on a cluster.
+    store = HadoopStorage(f"file://{tmp_path}/hadoop", spark)
+    store.write("x.bin", b"\x00\x01abc")
+    assert store.read("x.bin") == b"\x00\x01abc"
+    assert store.exists("x.bin") and store.names() == ["x.bin"]
+    store.write("x.bin", b"new")  # overwrite is a rename over the old one
+    assert store.read("x.bin") == b"new"
+    store.delete("x.bin")
+    assert not store.exists("x.bin")
+
+
+def test_uris_pick_the_storage(spark, tmp_path):
+    assert isinstance(for_path(str(tmp_path)), LocalStorage)
+    local = for_path(f"file://{tmp_path}")
+    assert isinstance(local, LocalStorage) and str(local.root) == str(tmp_path)
+    with pytest.raises(
+        ValueError, match="path must be a local folder or a URI .*No FileSystem for scheme"
+    ):
+        for_path("nosuchscheme://bucket/x", spark)
+
+
+def test_to_spark(spark):
+    frame = posterior().to_spark(spark)
+    assert frame.columns == ["a", "b", "weight", "distance"]
+    rows = frame.toPandas()
+    np.testing.assert_array_equal(rows["weight"], posterior().weights)
