@@ -8,6 +8,9 @@ import sys
 import numpy as np
 import pytest
 
+# Scripts that tests run in subprocesses (spark-submit, mpirun, kills) are not test modules.
+collect_ignore_glob = ["jobs/*", "*/jobs/*"]
+
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
