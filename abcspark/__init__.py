@@ -9,6 +9,7 @@ same posterior everywhere.
 
 __version__ = "0.1.0"
 
+from abcspark.barrier import nested, task_cpus
 from abcspark.distances import Distance, Euclidean, Manhattan, ScaledEuclidean
 from abcspark.generation import BudgetExhausted
 from abcspark.pmc import PMCABC
@@ -49,5 +50,5 @@ __all__ = [
     "SimulationError",
     "TruncatedNormal",
     "Uniform",
-    "get_spark",
+    "get_spark", "nested", "task_cpus",
 ]

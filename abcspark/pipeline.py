@@ -15,13 +15,17 @@ import logging
 import re
 import sys
 from functools import partial
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, List, Optional
 
+import numpy as np
 import pandas as pd
 
 from abcspark.simulation import TALLY, BatchTask, SimulationError, row_schema
 
 log = logging.getLogger("abcspark")
+
+ROWS_PER_FRAME = 10_000
+"""Rows gathered before an engine hands a frame on (Spark's Arrow batches hold 10,000)."""
 
 
 def keep_best(frame: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -34,21 +38,45 @@ def keep_best(frame: pd.DataFrame, k: int) -> pd.DataFrame:
     return pd.concat([particles.head(k), frame[tally]], ignore_index=True)
 
 
+def _frame(pieces: List[dict]) -> pd.DataFrame:
+    """One frame of the columns of several batches, in order."""
+    return pd.DataFrame({c: np.concatenate([p[c] for p in pieces]) for c in pieces[0]})
+
+
 def _run_batches(
     task: BatchTask, batches: Iterator[int], best: Optional[int]
 ) -> Iterator[pd.DataFrame]:
-    """Run batches in order; with ``best``, keep only the ``best`` particles seen so far."""
-    if best is None:
-        for batch in batches:
-            yield task.run(batch)
-        return
-    kept = pd.DataFrame()
+    """Run batches in order; with ``best``, keep only the ``best`` particles seen so far.
+
+    Batches are gathered into frames of about ``ROWS_PER_FRAME`` rows: one pandas frame (and
+    one Arrow batch) per batch would cost more than a cheap simulator's batch. A top-k passes
+    its current ``best``-th distance to the next batches, which then keep only rows that can
+    still enter it, so quantile mode never frames the simulations it drops.
+    """
+    pieces: List[dict] = []
+    rows = particles = 0
+    bound = np.inf
+    distances = np.empty(0)
     for batch in batches:
-        kept = pd.concat([kept, task.run(batch)], ignore_index=True)
-        if len(kept) > 2 * best + 1000:
-            kept = keep_best(kept, best)
-    if len(kept):
-        yield keep_best(kept, best)
+        columns = task.columns(batch, best, bound)
+        pieces.append(columns)
+        rows += len(columns["index"])
+        if best is None:
+            if rows >= ROWS_PER_FRAME:
+                yield _frame(pieces)
+                pieces, rows = [], 0
+            continue
+        found = columns["distance"][columns["index"] != TALLY]
+        distances = np.concatenate([distances, found])
+        particles += len(found)
+        if len(distances) >= best:
+            bound = np.partition(distances, best - 1)[best - 1]
+            distances = distances[distances <= bound]
+        if particles > 2 * best + ROWS_PER_FRAME:
+            kept = keep_best(_frame(pieces), best)
+            pieces, particles = [{c: kept[c].to_numpy() for c in kept}], best
+    if pieces:
+        yield _frame(pieces) if best is None else keep_best(_frame(pieces), best)
 
 
 class LocalEngine:

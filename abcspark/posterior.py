@@ -176,13 +176,12 @@ class Posterior:
         document = json.loads(store.read(METADATA_FILE))
         samples = frame.drop(columns=["weight", "distance"])
         history = pd.DataFrame(document["history"])
-        return cls(
-            samples,
-            frame["weight"].to_numpy(),
-            frame["distance"].to_numpy(),
-            history,
-            document["metadata"],
+        weights = frame["weight"].to_numpy()
+        posterior = cls(
+            samples, weights, frame["distance"].to_numpy(), history, document["metadata"]
         )
+        posterior.weights = weights  # as saved, bit for bit (normalising again may move an ulp)
+        return posterior
 
     def plot(self, path: Optional[str] = None, **options: Any) -> Any:
         """Marginals with credible intervals, pairs and the history in one figure.

@@ -9,13 +9,14 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from abcspark import __version__
+from abcspark.barrier import BarrierEngine, Ranks, as_ranks
 from abcspark.distances import Distance, as_distance
 from abcspark.pipeline import LocalEngine, SparkEngine
 from abcspark.priors import Prior
 from abcspark.rng import PILOT, batch_rng
 from abcspark.simulation import ON_ERROR, BatchTask, check_observed, dry_run
 
-ENGINES = ("spark", "numpy")
+ENGINES = ("spark", "numpy", "mpi")
 DRY_RUN_SIZE = 4
 
 
@@ -82,7 +83,11 @@ class Problem:
             )
         else:
             self.distance = distance
-        self.prior, self.simulate, self.vectorized = prior, simulate, bool(vectorized)
+        # A nested simulator (process_per_model > 1) becomes a Ranks object: its ranks are
+        # threads here (dry run, NumPy engine) and processes on the barrier and MPI engines.
+        self.simulate = as_ranks(simulate)
+        self.process_per_model = self.simulate.size if isinstance(self.simulate, Ranks) else 1
+        self.prior, self.vectorized = prior, bool(vectorized)
         self.batch_size = _positive_int("batch_size", batch_size)
         self.parallelism = (
             None if parallelism is None else _positive_int("parallelism", parallelism)
@@ -92,12 +97,27 @@ class Problem:
 
     def engine(self) -> Any:
         """The engine a run uses (starting or finding a SparkSession for ``'spark'``)."""
+        size = self.process_per_model
         if not isinstance(self.engine_name, str):
+            engine_size = getattr(self.engine_name, "process_per_model", size)
+            if engine_size != size:
+                raise ValueError(
+                    f"the engine's process_per_model must be the simulator's (got {engine_size} "
+                    f"and {size}); decorate the simulator with abcspark.nested("
+                    f"process_per_model={engine_size}), or build the engine with "
+                    f"process_per_model={size}."
+                )
             return self.engine_name
         if self.engine_name == "numpy":
             return LocalEngine()
+        if self.engine_name == "mpi":
+            from abcspark.mpi import MPIEngine  # mpi4py stays optional
+
+            return MPIEngine(size)
         from abcspark.session import get_spark
 
+        if size > 1:
+            return BarrierEngine(get_spark(self.spark), size, self.parallelism)
         return SparkEngine(get_spark(self.spark), self.parallelism)
 
     def prepare(self, observed: Any, seed: int) -> tuple:

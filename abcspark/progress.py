@@ -1,10 +1,25 @@
-"""A progress display per generation, in a terminal or in Jupyter (not log lines)."""
+"""A progress display per generation, in a terminal or in Jupyter (not log lines).
+
+In Jupyter it is one output, redrawn in place after each generation: a progress bar over the
+run's generations and a table of the generations so far. In a terminal (the pyspark shell, a
+script) it is one line rewritten with a carriage return. Elsewhere (spark-submit logs, CI) it is
+off by default; the ``abcspark`` logger still writes one INFO line per generation.
+"""
 
 from __future__ import annotations
 
+import html
 import sys
-import time
-from typing import Any, Optional
+from typing import Any, List, Optional
+
+COLUMNS = (
+    ("generation", "generation", "{:d}"),
+    ("epsilon", "epsilon", "{:.4g}"),
+    ("acceptance_rate", "acceptance", "{:.2%}"),
+    ("n_simulations", "simulations", "{:,d}"),
+    ("ess", "ESS", "{:,.0f}"),
+    ("seconds", "seconds", "{:.1f}"),
+)
 
 
 def _in_jupyter() -> bool:
@@ -17,7 +32,7 @@ def _in_jupyter() -> bool:
 
 
 class Progress:
-    """Show generation, epsilon, acceptance rate, simulations and an ETA, updated in place.
+    """Show generation, epsilon, acceptance rate, simulations and time left, updated in place.
 
     Parameters
     ----------
@@ -25,6 +40,16 @@ class Progress:
         The most generations the run may take.
     enabled : bool, optional
         Default: on in Jupyter and when standard error is a terminal.
+
+    Examples
+    --------
+    >>> progress = Progress(4, enabled=False)
+    >>> record = {"generation": 0, "epsilon": float("inf"), "acceptance_rate": 1.0,
+    ...           "n_simulations": 1000, "ess": 1000.0, "seconds": 2.0}
+    >>> progress.update(record)
+    >>> print(progress.line())  # doctest: +NORMALIZE_WHITESPACE
+    [#####               ] generation 1/4  epsilon inf  acceptance 100.00%
+    simulations 1,000  2 s, ~6 s left
     """
 
     def __init__(self, total: int, enabled: Optional[bool] = None):
@@ -32,38 +57,91 @@ class Progress:
         if enabled is None:
             enabled = jupyter or sys.stderr.isatty()
         self.total, self.enabled, self.jupyter = total, enabled, jupyter
-        self.started = time.perf_counter()
+        self.records: List[dict] = []
+        self.finished = False
         self._handle: Any = None
 
-    def line(self, record: dict) -> str:
-        """The text shown after a generation ends."""
-        done = record["generation"] + 1
-        elapsed = time.perf_counter() - self.started
-        eta = elapsed / done * (self.total - done)
-        bar = "#" * round(20 * done / self.total)
+    @property
+    def seconds(self) -> float:
+        """Seconds spent in the generations so far (including those resumed from a checkpoint)."""
+        return float(sum(r["seconds"] for r in self.records))
+
+    def remaining(self) -> float:
+        """Seconds left if each remaining generation takes as long as the last one.
+
+        A rough guide: later PMC generations usually take longer (epsilon falls), while a
+        stopping rule (``min_epsilon``, ...) may end the run early.
+        """
+        if not self.records:
+            return float("nan")
+        return self.records[-1]["seconds"] * (self.total - len(self.records))
+
+    def line(self) -> str:
+        """One line of text: the bar, the last generation's figures and the time."""
+        done = len(self.records)
+        scale = max(done, 1) if self.finished else self.total
+        bar = "#" * round(20 * done / scale)
+        text = f"[{bar:<20}] generation {done}/{self.total}"
+        if self.records:
+            last = self.records[-1]
+            text += (
+                f"  epsilon {last['epsilon']:.4g}  acceptance {last['acceptance_rate']:.2%}  "
+                f"simulations {last['n_simulations']:,}"
+            )
+        text += f"  {self.seconds:.0f} s"
+        if self.finished:
+            return text + ", done"
+        return text + f", ~{self.remaining():.0f} s left"
+
+    def html(self) -> str:
+        """The Jupyter display: a progress bar and a table with one row per generation."""
+        done = len(self.records)
+        status = (
+            f"done: {done} generation(s), {self.seconds:.1f} s of sampling"
+            if self.finished
+            else f"generation {done}/{self.total}, {self.seconds:.1f} s, "
+            f"~{self.remaining():.0f} s left at the last generation's pace"
+        )
+        head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in COLUMNS)
+        rows = "".join(
+            "<tr>"
+            + "".join(f"<td>{html.escape(fmt.format(r[key]))}</td>" for key, _, fmt in COLUMNS)
+            + "</tr>"
+            for r in self.records
+        )
+        maximum = done if self.finished else self.total
         return (
-            f"[{bar:<20}] generation {done}/{self.total}  epsilon {record['epsilon']:.4g}  "
-            f"acceptance {record['acceptance_rate']:.2%}  simulations {record['n_simulations']:,}"
-            f"  elapsed {elapsed:.0f} s  ETA <= {eta:.0f} s"
+            f'<div class="abcspark-progress"><b>PMC-ABC</b> '
+            f'<progress value="{done}" max="{maximum}" style="width: 16em"></progress> '
+            f"{html.escape(status)}"
+            f'<table style="margin-top: 0.3em"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>"
         )
 
     def update(self, record: dict) -> None:
         """Redraw with the record of the generation that just ended."""
-        if not self.enabled:
-            return
-        text = self.line(record)
-        if self.jupyter:
-            from IPython.display import Pretty, display
-
-            if self._handle is None:
-                self._handle = display(Pretty(text), display_id=True)
-            else:
-                self._handle.update(Pretty(text))
-        else:
-            sys.stderr.write(f"\r{text}")
-            sys.stderr.flush()
+        self.records.append(record)
+        self._draw()
 
     def close(self) -> None:
-        """End the terminal line."""
+        """Mark the run finished (the bar fills even if it stopped early) and end the line."""
+        self.finished = True
+        self._draw()
         if self.enabled and not self.jupyter:
             sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    def _draw(self) -> None:
+        if not self.enabled:
+            return
+        if self.jupyter:
+            from IPython.display import display
+
+            bundle = {"text/plain": self.line(), "text/html": self.html()}
+            if self._handle is None:
+                self._handle = display(bundle, raw=True, display_id=True)
+            else:
+                self._handle.update(bundle, raw=True)
+        else:
+            sys.stderr.write(f"\r{self.line()}")
+            sys.stderr.flush()

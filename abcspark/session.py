@@ -84,6 +84,9 @@ def _embedded(session_class: Any, master: Optional[str]) -> Any:
     from pyspark import SparkConf
 
     builder = session_class.builder.appName("abcspark")
+    # abcspark's own progress display replaces Spark's stage bar, which Jupyter and terminals
+    # would otherwise show interleaved with it.
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
     if master is None and not SparkConf().contains("spark.master"):
         master = "local[*]"
     if master is not None:

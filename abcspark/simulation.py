@@ -71,6 +71,28 @@ class BatchTask:
 
     def run(self, batch: int) -> pd.DataFrame:
         """Run one batch; return its kept particles and one tally row (``index == TALLY``)."""
+        return pd.DataFrame(self.columns(batch))
+
+    def columns(self, batch: int, best: Optional[int] = None, bound: float = np.inf) -> dict:
+        """Run one batch; return the columns of :meth:`run`'s frame as arrays.
+
+        Parameters
+        ----------
+        batch : int
+            The batch number.
+        best : int, optional
+            Keep only particles that can be among the ``best`` of smallest distance: those not
+            beyond this batch's ``best``-th smallest distance (ties kept).
+        bound : float, default inf
+            Keep only particles with distance <= ``bound`` (a top-k's current ``k``-th
+            distance); the tally still counts every simulation.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``batch, index, distance, n_simulated, n_failed`` and one column per parameter,
+            each of shape (m + 1,) for m kept particles and the tally row.
+        """
         with _deadline(self.batch_timeout, self.generation, batch):
             rng = batch_rng(self.seed, self.generation, batch)
             theta = np.asarray(self.proposal.sample(self.batch_size, rng), dtype=np.float64)
@@ -81,8 +103,10 @@ class BatchTask:
             else:
                 distances = self._score_each(theta, rng, batch)
         failed = np.isnan(distances)
-        kept = ~failed & (distances <= self.epsilon)
-        return particle_frame(
+        kept = distances <= min(self.epsilon, bound)  # NaN (failed) compares False
+        if best is not None and np.count_nonzero(kept) > best:
+            kept &= distances <= np.partition(distances[kept], best - 1)[best - 1]
+        return particle_columns(
             self.names, batch, index[kept], theta[kept], distances[kept], len(index), failed.sum()
         )
 
@@ -154,7 +178,7 @@ class BatchTask:
             )
 
 
-def particle_frame(
+def particle_columns(
     names: list,
     batch: int,
     index: np.ndarray,
@@ -162,7 +186,7 @@ def particle_frame(
     distances: np.ndarray,
     n_simulated: int,
     n_failed: int,
-) -> pd.DataFrame:
+) -> dict:
     """Kept particles of one batch followed by its tally row, in the engines' row schema."""
     n = len(index)
     columns = {
@@ -174,11 +198,11 @@ def particle_frame(
     }
     for j, name in enumerate(names):
         columns[name] = np.append(theta[:, j], np.nan)
-    return pd.DataFrame(columns)
+    return columns
 
 
 def row_schema(names: list) -> str:
-    """The Spark DDL schema of :func:`particle_frame` rows."""
+    """The Spark DDL schema of :func:`particle_columns` rows."""
     params = ", ".join(f"`{name}` double" for name in names)
     return f"batch long, index long, distance double, n_simulated long, n_failed long, {params}"
 
