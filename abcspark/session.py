@@ -81,14 +81,17 @@ def _embedded(session_class: Any, master: Optional[str]) -> Any:
             "(e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME, or pass "
             "engine='numpy' to run without Spark."
         )
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
 
     builder = session_class.builder.appName("abcspark")
     # abcspark's own progress display replaces Spark's stage bar, which Jupyter and terminals
     # would otherwise show interleaved with it.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
-    if master is None and not SparkConf().contains("spark.master"):
-        master = "local[*]"
+    if master is None:
+        # Only the JVM's SparkConf holds spark-submit's --master and spark-defaults.conf; a
+        # SparkConf made before the JVM is up is empty, so start (or join) the JVM first.
+        SparkContext._ensure_initialized()
+        master = SparkConf().get("spark.master", "local[*]")
     if master is not None:
         builder = builder.master(master)
     if master is not None and master.startswith("local"):
