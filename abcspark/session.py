@@ -98,7 +98,9 @@ def _embedded(session_class: Any, master: Optional[str]) -> Any:
         # An embedded session serves only this process: keep it off the network.
         builder = builder.config("spark.driver.host", "127.0.0.1")
         builder = builder.config("spark.driver.bindAddress", "127.0.0.1")
-        # Workers of a local session must run this Python (a venv), not whatever is on PATH.
+        # Workers of a local session must run this Python (a venv), not whatever is on PATH;
+        # pyspark 4.3 reads the worker Python from the environment, not from the setting.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.config(
             "spark.pyspark.python", os.environ.get("PYSPARK_PYTHON", sys.executable)
         )

@@ -19,7 +19,8 @@ def png_size(path):
 
 
 def test_main_job_prints_the_posterior_and_writes_the_plot(tmp_path):
-    env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
+    # As a user runs it: no PYSPARK_PYTHON, so the job must point Spark's workers at its Python.
+    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_PYTHON"}
     done = subprocess.run(
         [
             sys.executable,

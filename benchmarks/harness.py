@@ -1,0 +1,166 @@
+"""What every benchmark section shares: fresh-process cases, peak memory, rows of the table.
+
+Each measured case runs in a fresh Python process (``python benchmarks/case.py MODULE.FUNCTION
+JSON``), so its peak memory is its own: the case reports the peak resident set (``VmHWM``) of
+its Python process and, when it ran Spark, of the driver JVM it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PEERS = HERE / "peers"
+OUT = HERE / "out"
+
+
+@dataclass
+class Row:
+    """One figure of the table: a benchmark's case, what was measured and how it compares."""
+
+    section: str
+    case: str
+    figure: str
+    value: float
+    unit: str = ""
+    note: str = ""
+
+
+@dataclass
+class Target:
+    """One target of issue #9 (or #3, #4, #5): the measured ratio against the goal."""
+
+    name: str
+    measured: float
+    goal: float
+    higher_is_better: bool = True
+    note: str = ""
+
+    @property
+    def met(self) -> bool:
+        if self.higher_is_better:
+            return self.measured >= self.goal
+        return self.measured <= self.goal
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "met": self.met}
+
+
+def environment() -> Dict[str, str]:
+    """The environment of a case: abcspark and benchmarks/ importable (by local Spark workers
+    too), Spark on loopback."""
+    env = dict(os.environ)
+    paths = [str(ROOT), str(HERE), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
+    env["SPARK_LOCAL_IP"] = "127.0.0.1"
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    return env
+
+
+def run_case(
+    target: str, kwargs: Dict[str, Any], python: Optional[str] = None, timeout: float = 1800
+) -> Dict[str, Any]:
+    """Run ``target`` (``module.function`` of benchmarks/) in a fresh process; return its dict.
+
+    Raises
+    ------
+    RuntimeError
+        If the case fails; the message ends with its standard error.
+    """
+    command = [python or sys.executable, str(HERE / "case.py"), target, json.dumps(kwargs)]
+    started = time.perf_counter()
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=environment(), timeout=timeout
+    )
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(
+            f"case {target} must succeed (got exit code {done.returncode}); its stderr ends:\n"
+            + "\n".join(done.stderr.splitlines()[-30:])
+        )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result.setdefault("process_seconds", time.perf_counter() - started)
+    return result
+
+
+def peak_kib(pid: str = "self") -> Optional[int]:
+    """Peak resident set (``VmHWM``, KiB) of process ``pid``, or None if it cannot be read."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
+
+
+def driver_jvm_pid() -> Optional[int]:
+    """PID of the driver JVM this Python process started (``java ... SparkSubmit``), if any.
+
+    A local cluster's master and worker JVMs are children too; they are not the driver.
+    """
+    me = str(os.getpid())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = stat.rsplit(")", 1)[1].split()[1]
+        if parent == me and b"java" in cmdline.split(b"\0")[0] and b"SparkSubmit" in cmdline:
+            return int(entry.name)
+    return None
+
+
+def peak_memory() -> Dict[str, Optional[float]]:
+    """Peak RSS in MiB of this Python process and of its driver JVM (None without Spark)."""
+    jvm = driver_jvm_pid()
+    jvm_kib = peak_kib(str(jvm)) if jvm is not None else None
+    return {
+        "python_mib": peak_kib() / 1024,
+        "jvm_mib": None if jvm_kib is None else jvm_kib / 1024,
+    }
+
+
+def spark_session(master: str = "local[2]") -> Any:
+    """A quiet embedded session, as ``abcspark.get_spark`` starts it for a user."""
+    from abcspark.session import get_spark
+
+    spark = get_spark(master=master)
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def timed(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple:
+    """``(seconds, result)`` of one call ``function(*args, **kwargs)``."""
+    started = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - started, result
+
+
+def median(values: List[float]) -> float:
+    return float(statistics.median(values))
+
+
+def peer_python(name: str) -> str:
+    """Install a peer (``bash benchmarks/setup_<name>.sh``) if needed; return its python."""
+    script = HERE / f"setup_{name}.sh"
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(
+            f"{script.name} must print the peer's python on its last line (got exit code "
+            f"{done.returncode}); its stderr ends:\n" + "\n".join(done.stderr.splitlines()[-20:])
+        )
+    return lines[-1]
