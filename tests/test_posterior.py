@@ -1,4 +1,7 @@
-"""Posterior: weighted moments, quantiles, ESS, save/load (local and through Hadoop), to_spark."""
+"""Posterior: weighted moments, quantiles, ESS, save/load (local and through Hadoop), to_spark,
+to_arviz."""
+
+import sys
 
 import numpy as np
 import pandas as pd
@@ -133,3 +136,33 @@ def test_to_spark(spark):
     assert frame.columns == ["a", "b", "weight", "distance"]
     rows = frame.toPandas()
     np.testing.assert_array_equal(rows["weight"], posterior().weights)
+
+
+def test_to_arviz_resamples_to_equal_weights_with_the_weighted_moments():
+    arviz = pytest.importorskip("arviz")
+    rng = np.random.default_rng(4)
+    n = 4000
+    samples = pd.DataFrame({"mu": rng.normal(0.0, 1.0, n), "sigma": rng.uniform(1.0, 2.0, n)})
+    weights = np.exp(samples["mu"].to_numpy())  # tilts N(0, 1) to N(1, 1)
+    post = Posterior(samples, weights, np.zeros(n))
+    data = post.to_arviz()
+    assert isinstance(data, arviz.InferenceData)
+    draws = data.posterior
+    assert dict(draws.sizes) == {"chain": 1, "draw": n}
+    assert set(draws.data_vars) == {"mu", "sigma"}
+    # Systematic resampling: every resampled value is a particle, and the equal-weight mean
+    # matches the weighted mean to within the resampling error, far below the MC error.
+    assert np.isin(draws["mu"].values, samples["mu"].to_numpy()).all()
+    weighted = post.mean()
+    assert float(draws["mu"].mean()) == pytest.approx(weighted["mu"], abs=0.02)
+    assert float(draws["sigma"].mean()) == pytest.approx(weighted["sigma"], abs=0.01)
+    assert weighted["mu"] == pytest.approx(1.0, abs=0.15)  # the tilt, within MC error
+    summary = arviz.summary(data, kind="stats")
+    assert summary.loc["mu", "mean"] == pytest.approx(weighted["mu"], abs=0.02)
+    assert post.to_arviz().posterior["mu"].values.tolist() == draws["mu"].values.tolist()
+
+
+def test_to_arviz_without_arviz_names_the_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "arviz", None)  # as if not installed
+    with pytest.raises(ImportError, match="to_arviz needs arviz; pip install arviz"):
+        posterior().to_arviz()
