@@ -65,8 +65,11 @@ def sample_until(
 ) -> Sample:
     """Run rounds of batches until ``n_accept`` particles are kept.
 
-    Each round is sized from the acceptance rate seen so far (``rate_guess`` before any), at
-    least the engine's parallelism and at most four times the batches run so far.
+    Each round is sized for 1.2 times the particles still wanted at the rate of particles per
+    proposal seen so far (``rate_guess`` in the first round; proposals outside the prior's
+    support are dropped before simulating, so this is below the acceptance rate), at least the
+    engine's parallelism; later rounds run at most four times the batches run so far, so a poor
+    guess costs rounds, not a runaway job.
 
     Raises
     ------
@@ -85,7 +88,9 @@ def sample_until(
                 _budget_message(accepted, simulated, failed, n_accept, max_simulations)
             )
         wanted = math.ceil(1.2 * (n_accept - accepted) / max(rate, 1e-12) / batch_size)
-        n_batches = max(parallelism, min(wanted, max(4 * next_batch, parallelism)))
+        if next_batch:
+            wanted = min(wanted, 4 * next_batch)
+        n_batches = max(parallelism, wanted)
         n_batches = min(n_batches, max_batches - next_batch)
         rows = engine.run(
             shared,
@@ -100,7 +105,7 @@ def sample_until(
         accepted += len(kept)
         simulated += int(tally["n_simulated"].sum())
         failed += int(tally["n_failed"].sum())
-        rate = max(accepted, 1) / max(simulated, 1)
+        rate = max(accepted, 1) / (next_batch * batch_size)
     ordered = pd.concat(particles).sort_values(["batch", "index"], kind="mergesort")
     chosen = ordered.head(n_accept)
     last = int(chosen["batch"].iloc[-1])

@@ -269,7 +269,7 @@ class PMCABC:
                 epsilon,
             )
         used = sum(r["n_simulations"] for r in records)
-        rate = records[-1]["acceptance_rate"] if records else 1.0
+        rate = _rate_guess(records, population, epsilon)
         shared = engine.share(self.problem.task(seed, g, proposal, epsilon, observed, distance))
         try:
             sample = sample_until(
@@ -292,6 +292,7 @@ class PMCABC:
         record = {
             "generation": g,
             "epsilon": float(epsilon),
+            "n_proposals": (int(sample.particles["batch"].iloc[-1]) + 1) * self.problem.batch_size,
             "n_simulations": sample.n_simulations,
             "acceptance_rate": sample.acceptance_rate,
             "ess": float(1.0 / np.sum(weights**2)),
@@ -352,3 +353,22 @@ class PMCABC:
             history,
             metadata,
         )
+
+
+def _rate_guess(records: List[dict], population: Optional[pd.DataFrame], epsilon: float) -> float:
+    """Particles per proposal to expect in the next generation, to size its first round.
+
+    The last rate times the share of the last (weighted) particles within the new epsilon;
+    from generation 3 on, the last rate carried along the trend of generations 1 and later
+    (generation 0 samples the prior, which says little about the kernel's rates). Never below
+    a quarter of the last rate, so a guess of zero cannot ask for an endless round.
+    """
+    rates = [r["acceptance_rate"] * r["n_simulations"] / r["n_proposals"] for r in records]
+    if not rates:
+        return 1.0
+    if len(rates) <= 2:
+        within = population["distance"].to_numpy() <= epsilon
+        guess = rates[-1] * float(population["weight"].to_numpy() @ within)
+    else:
+        guess = rates[-1] * min(1.0, rates[-1] / max(rates[-2], 1e-12))
+    return max(guess, rates[-1] / 4)

@@ -35,8 +35,10 @@ class Posterior:
     distances : ndarray, shape (n,)
         Each particle's distance to the observed statistics.
     history : pandas.DataFrame
-        One row per generation: ``generation, epsilon, n_simulations, acceptance_rate, ess,
-        n_failed, seconds``.
+        One row per generation: ``generation, epsilon, n_proposals, n_simulations,
+        acceptance_rate, ess, n_failed, seconds``. Proposals outside the prior's support are
+        not simulated, so ``n_simulations <= n_proposals``; both count whole batches up to the
+        one holding the last particle needed.
     metadata : dict
         Seed, versions, settings, simulations used and wall time (JSON-able).
 

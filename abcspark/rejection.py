@@ -180,6 +180,7 @@ class RejectionABC:
                 {
                     "generation": 0,
                     "epsilon": reached,
+                    "n_proposals": sample.n_simulations,  # prior draws are all in its support
                     "n_simulations": sample.n_simulations,
                     "acceptance_rate": sample.acceptance_rate,
                     "ess": float(len(sample.particles)),

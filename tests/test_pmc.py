@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from abcspark import PMCABC, MultivariateNormal, Normal, Poisson, Prior, Uniform, kernels
-from abcspark.examples import NormalMean
+from abcspark.examples import NormalMean, height_problem
+from abcspark.pipeline import LocalEngine
 from abcspark.rng import batch_rng
 
 MODEL = NormalMean(prior_mean=0.0, prior_sd=2.0, sd=1.0, n_obs=10)
@@ -132,6 +133,7 @@ def test_history_and_stop_on_min_epsilon():
     assert list(history.columns) == [
         "generation",
         "epsilon",
+        "n_proposals",
         "n_simulations",
         "acceptance_rate",
         "ess",
@@ -141,6 +143,40 @@ def test_history_and_stop_on_min_epsilon():
     assert posterior.metadata["stop_reason"] == "min_epsilon"
     assert history["epsilon"].iloc[-1] == 0.3 and (history["epsilon"].iloc[1:-1] > 0.3).all()
     assert np.isinf(history["epsilon"].iloc[0]) and history["acceptance_rate"].iloc[0] == 1.0
+
+
+class RecordingEngine(LocalEngine):
+    """The NumPy engine with another parallelism, recording the batch ranges of each round."""
+
+    def __init__(self, parallelism):
+        self.parallelism = parallelism
+        self.rounds = []
+
+    def run(self, shared, batches, best=None, description=""):
+        self.rounds.append(batches)
+        return super().run(shared, batches, best, description)
+
+
+def test_rounds_are_sized_from_the_expected_rate_and_do_not_change_the_result():
+    prior, model, observed = height_problem()
+    runs = {}
+    for parallelism in (1, 2, 7):
+        engine = RecordingEngine(parallelism)
+        pmc = PMCABC(prior, model, n_particles=1000, generations=6, engine=engine, progress=False)
+        runs[parallelism] = (pmc.run(observed, seed=4), engine.rounds)
+    posterior, rounds = runs[2]
+    for other, _ in runs.values():
+        np.testing.assert_array_equal(other.samples.to_numpy(), posterior.samples.to_numpy())
+        np.testing.assert_array_equal(other.weights, posterior.weights)
+    # A round starts at batch 0 once per generation; most generations need just that round.
+    firsts = [i for i, r in enumerate(rounds) if r.start == 0]
+    per_generation = np.diff(firsts + [len(rounds)])
+    assert len(firsts) == 6 and per_generation.sum() <= 8, per_generation
+    # Generation g's history counts proposals of whole batches up to the one it needed.
+    history = posterior.history
+    assert (history["n_proposals"] % 1000 == 0).all()
+    assert (history["n_simulations"] <= history["n_proposals"]).all()
+    assert history["n_simulations"].iloc[0] == history["n_proposals"].iloc[0]  # prior: all in
 
 
 def test_stop_on_max_simulations_keeps_the_last_whole_generation():
