@@ -7,6 +7,7 @@ this process with ``local[*]``.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -121,7 +122,10 @@ def ship_package(spark: Any) -> None:
     if sc.master.startswith("local") or sc.applicationId in _SHIPPED:
         return
     package = Path(__file__).parent
-    archive = Path(tempfile.mkdtemp(prefix="abcspark-")) / "abcspark.zip"
+    folder = tempfile.mkdtemp(prefix="abcspark-")
+    # Executors fetch the file when their first task needs it, so it lives until this process.
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    archive = Path(folder) / "abcspark.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for path in package.rglob("*"):
             if "__pycache__" not in path.parts and path.is_file():

@@ -93,7 +93,7 @@ class BatchTask:
             ``batch, index, distance, n_simulated, n_failed`` and one column per parameter,
             each of shape (m + 1,) for m kept particles and the tally row.
         """
-        with _deadline(self.batch_timeout, self.generation, batch):
+        with _deadline(self.batch_timeout, f"batch {batch} of generation {self.generation}"):
             rng = batch_rng(self.seed, self.generation, batch)
             theta = np.asarray(self.proposal.sample(self.batch_size, rng), dtype=np.float64)
             index = np.flatnonzero(self.in_support(theta))
@@ -208,14 +208,14 @@ def row_schema(names: list) -> str:
 
 
 class _deadline:
-    """Raise :class:`SimulationError` when a batch runs longer than ``seconds``.
+    """Raise :class:`SimulationError` when ``what`` (a batch, the dry run) runs over ``seconds``.
 
     Uses SIGALRM, so it needs the main thread of a POSIX process; that is where Spark's Python
     workers and the NumPy engine run batches.
     """
 
-    def __init__(self, seconds: Optional[float], generation: int, batch: int):
-        self.seconds, self.generation, self.batch = seconds, generation, batch
+    def __init__(self, seconds: Optional[float], what: str):
+        self.seconds, self.what = seconds, what
 
     def __enter__(self) -> None:
         if self.seconds is None:
@@ -235,9 +235,8 @@ class _deadline:
 
     def _expire(self, signum: int, frame: object) -> None:
         raise SimulationError(
-            f"batch {self.batch} of generation {self.generation} ran longer than "
-            f"batch_timeout={self.seconds} s; the simulator may hang for some parameters: "
-            "fix it, or raise batch_timeout."
+            f"{self.what} ran longer than batch_timeout={self.seconds} s; the simulator may "
+            "hang for some parameters: fix it, or raise batch_timeout."
         )
 
 
@@ -273,13 +272,20 @@ def check_observed(observed: Any, vectorized: bool) -> Any:
 def dry_run(task: BatchTask, theta: np.ndarray, rng: np.random.Generator) -> Optional[np.ndarray]:
     """Run the simulator on a few parameter rows on the driver before any Spark job.
 
-    Shape errors, non-numeric output and NaN show up here as a plain local traceback.
+    Shape errors, non-numeric output and NaN show up here as a plain local traceback, and a
+    hang as an error after ``batch_timeout`` (when the driver calls from its main thread).
 
     Returns
     -------
     ndarray, shape (n, k), or None
         The simulated statistics of a vectorized simulator (None for per-parameter ones).
     """
+    on_main = threading.current_thread() is threading.main_thread()
+    with _deadline(task.batch_timeout if on_main else None, "the dry run on the driver"):
+        return _dry_run(task, theta, rng)
+
+
+def _dry_run(task: BatchTask, theta: np.ndarray, rng: np.random.Generator) -> Optional[np.ndarray]:
     if not task.vectorized:
         for row in theta:
             value = task.distance(task.simulate(row, rng), task.observed)

@@ -101,6 +101,24 @@ def test_timeout_turns_a_hang_into_an_error():
     assert time.perf_counter() - started < 3
 
 
+def test_timeout_also_bounds_the_dry_run_on_the_driver():
+    import time
+
+    from abcspark import RejectionABC
+
+    def hang(theta, rng):
+        time.sleep(5)
+        return theta
+
+    abc = RejectionABC(PRIOR, hang, batch_timeout=0.2, engine="numpy")
+    started = time.perf_counter()
+    with pytest.raises(
+        SimulationError, match=r"the dry run on the driver ran longer than batch_timeout=0.2 s"
+    ):
+        abc.run([0.5, 0.5], epsilon=0.1, n_samples=10, seed=1)
+    assert time.perf_counter() - started < 3
+
+
 @pytest.mark.parametrize(
     "simulate, error, match",
     [
