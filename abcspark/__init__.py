@@ -9,7 +9,7 @@ same posterior everywhere.
 
 __version__ = "0.1.0"
 
-from abcspark.barrier import nested, task_cpus
+from abcspark.barrier import task_cpus
 from abcspark.distances import Distance, Euclidean, Manhattan, ScaledEuclidean
 from abcspark.generation import BudgetExhausted
 from abcspark.pmc import PMCABC
@@ -26,6 +26,7 @@ from abcspark.priors import (
     TruncatedNormal,
     Uniform,
 )
+from abcspark.ranks import nested
 from abcspark.rejection import RejectionABC
 from abcspark.session import get_spark
 from abcspark.simulation import SimulationError
@@ -50,5 +51,7 @@ __all__ = [
     "SimulationError",
     "TruncatedNormal",
     "Uniform",
-    "get_spark", "nested", "task_cpus",
+    "get_spark",
+    "nested",
+    "task_cpus",
 ]

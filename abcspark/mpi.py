@@ -28,8 +28,8 @@ from typing import Any, Optional
 
 import pandas as pd
 
-from abcspark.barrier import Ranks, _check_size
 from abcspark.pipeline import keep_best
+from abcspark.ranks import Ranks, check_size
 from abcspark.simulation import BatchTask
 
 _COMMAND, _RESULT = 1, 2
@@ -82,7 +82,7 @@ class MPIEngine:
 
     def __init__(self, process_per_model: int = 1):
         global _POOL
-        size = _check_size(process_per_model)
+        size = check_size(process_per_model)
         if _POOL is None:
             _POOL = _start(_mpi(), size)
         elif _POOL.process_per_model != size:

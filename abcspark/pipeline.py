@@ -43,7 +43,7 @@ def _frame(pieces: List[dict]) -> pd.DataFrame:
     return pd.DataFrame({c: np.concatenate([p[c] for p in pieces]) for c in pieces[0]})
 
 
-def _run_batches(
+def run_batches(
     task: BatchTask, batches: Iterator[int], best: Optional[int]
 ) -> Iterator[pd.DataFrame]:
     """Run batches in order; with ``best``, keep only the ``best`` particles seen so far.
@@ -93,7 +93,7 @@ class LocalEngine:
         self, shared: BatchTask, batches: range, best: Optional[int] = None, description: str = ""
     ) -> pd.DataFrame:
         """Run ``batches`` of the shared task; see :func:`keep_best` for ``best``."""
-        frames = list(_run_batches(shared, iter(batches), best))
+        frames = list(run_batches(shared, iter(batches), best))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def release(self, shared: BatchTask) -> None:
@@ -101,16 +101,17 @@ class LocalEngine:
 
 
 def _map_frames(broadcast: Any, best: Optional[int], frames: Iterator[pd.DataFrame]):
-    task = _load(broadcast)
+    task = load_task(broadcast)
     ids = (int(b) for frame in frames for b in frame["id"])
-    yield from _run_batches(task, ids, best)
+    yield from run_batches(task, ids, best)
 
 
 def _map_partition(broadcast: Any, best: Optional[int], ids: Iterator[int]):
-    yield from _run_batches(_load(broadcast), (int(b) for b in ids), best)
+    yield from run_batches(load_task(broadcast), (int(b) for b in ids), best)
 
 
-def _load(broadcast: Any) -> BatchTask:
+def load_task(broadcast: Any) -> BatchTask:
+    """The task of a broadcast that :meth:`SparkEngine.share` made."""
     from pyspark import cloudpickle
 
     return cloudpickle.loads(broadcast.value)
@@ -147,7 +148,7 @@ class SparkEngine:
         self, shared: Any, batches: range, best: Optional[int] = None, description: str = ""
     ) -> pd.DataFrame:
         """Run ``batches`` as one Spark job and bring the kept rows to the driver."""
-        task = _load(shared)
+        task = load_task(shared)
         parts = max(1, min(self.parallelism, len(batches)))
         sc = self.spark.sparkContext
         sc.setJobDescription(description or None)
@@ -163,7 +164,7 @@ class SparkEngine:
                 frames = rdd.collect()
                 frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         except Exception as exc:
-            raise _executor_error(exc) from None
+            raise executor_error(exc) from None
         finally:
             sc.setJobDescription(None)
         return frame
@@ -189,7 +190,7 @@ def _user_module(function: Any) -> Any:
     return module
 
 
-def _executor_error(exc: Exception) -> Exception:
+def executor_error(exc: Exception) -> Exception:
     """Turn an executor's traceback back into the abcspark error it carries, if any."""
     text = str(exc)
     found = re.findall(r"SimulationError: (.+)", text)

@@ -9,10 +9,11 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from abcspark import __version__
-from abcspark.barrier import BarrierEngine, Ranks, as_ranks
+from abcspark.barrier import BarrierEngine
 from abcspark.distances import Distance, as_distance
 from abcspark.pipeline import LocalEngine, SparkEngine
 from abcspark.priors import Prior
+from abcspark.ranks import Ranks, as_ranks
 from abcspark.rng import PILOT, batch_rng
 from abcspark.simulation import ON_ERROR, BatchTask, check_observed, dry_run
 

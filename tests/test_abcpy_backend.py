@@ -8,12 +8,12 @@ unless ABCSPARK_REQUIRE_PEERS is set (CI sets it after running the script), wher
 import gc
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_in_process_group
 
 from abcspark.backends import EMBED_LIMIT, BackendSpark
 
@@ -102,27 +102,9 @@ def run_in_abcpy_venv(*arguments, timeout=900):
     """Run a job with ABCpy's Python, in its own process group, stopped if it overruns."""
     python = str(ABCPY_PYTHON)
     env = dict(os.environ, PYSPARK_PYTHON=python, SPARK_LOCAL_IP="127.0.0.1")
-    process = subprocess.Popen(
-        [python, *arguments],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-        raise
-    assert process.returncode == 0, err[-3000:]
-    return out
+    done = run_in_process_group([python, *arguments], timeout=timeout, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
 
 
 @pytest.fixture(scope="module")

@@ -2,38 +2,24 @@
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_same_posterior, run_in_process_group
 
 from abcspark import PMCABC, RejectionABC, SimulationError
-from abcspark.barrier import (
-    BarrierCommunicator,
-    BarrierEngine,
-    RankFailed,
-    Ranks,
-    as_ranks,
-    nested,
-    task_cpus,
-)
+from abcspark.barrier import BarrierCommunicator, BarrierEngine, task_cpus
 from abcspark.examples import height_problem
+from abcspark.ranks import RankFailed, Ranks, as_ranks, nested
 
 JOBS = Path(__file__).parent / "jobs"
 sys.path.insert(0, str(JOBS))
 from mpi_models import ranked_heights, twin_heights  # noqa: E402
 
 PRIOR, HEIGHTS, OBSERVED = height_problem()
-
-
-def assert_same(a, b):
-    np.testing.assert_array_equal(a.samples.to_numpy(), b.samples.to_numpy())
-    np.testing.assert_array_equal(a.weights, b.weights)
-    np.testing.assert_array_equal(a.distances, b.distances)
-    np.testing.assert_array_equal(a.history["n_simulations"], b.history["n_simulations"])
 
 
 def pmc(simulate, **engine):
@@ -75,7 +61,7 @@ def test_nested_simulator_must_take_a_communicator():
 
 
 def test_thread_ranks_give_the_twin_posterior(twin_pmc):
-    assert_same(pmc(ranked_heights, engine="numpy"), twin_pmc)
+    assert_same_posterior(pmc(ranked_heights, engine="numpy"), twin_pmc)
 
 
 def test_thread_collectives():
@@ -131,11 +117,13 @@ def test_thread_ranks_report_errors():
 def test_barrier_pmc_gives_the_twin_posterior(spark, twin_pmc):
     posterior = pmc(ranked_heights, spark=spark)
     assert posterior.metadata["engine"] == "spark-barrier"
-    assert_same(posterior, twin_pmc)
+    assert_same_posterior(posterior, twin_pmc)
 
 
 def test_barrier_rejection_gives_the_twin_posterior(spark):
-    assert_same(rejection(ranked_heights, spark=spark), rejection(twin_heights, engine="numpy"))
+    assert_same_posterior(
+        rejection(ranked_heights, spark=spark), rejection(twin_heights, engine="numpy")
+    )
 
 
 def test_barrier_collectives(spark):
@@ -252,13 +240,7 @@ spark.stop()
 def test_threads_in_a_task_use_spark_task_cpus(tmp_path):
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1")
     env["PYTHONPATH"] = os.pathsep.join([str(JOBS.parent.parent), str(JOBS)])
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(THREADS_JOB)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    command = [sys.executable, "-c", textwrap.dedent(THREADS_JOB)]
+    done = run_in_process_group(command, timeout=300, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"cpus": [2], "same": True}

@@ -7,22 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers import assert_same_posterior
 
 from abcspark import PMCABC, Posterior
 from abcspark.examples import height_problem
 
 JOB = Path(__file__).parent / "jobs" / "resume_job.py"
 PRIOR, MODEL, OBSERVED = height_problem()
-
-
-def assert_same(a, b):
-    np.testing.assert_array_equal(a.samples.to_numpy(), b.samples.to_numpy())
-    np.testing.assert_array_equal(a.weights, b.weights)
-    np.testing.assert_array_equal(a.distances, b.distances)
-    np.testing.assert_array_equal(a.history["epsilon"], b.history["epsilon"])
-    np.testing.assert_array_equal(a.history["n_simulations"], b.history["n_simulations"])
 
 
 def pmc(**options):
@@ -39,7 +31,7 @@ def test_resume_recomputes_only_missing_generations(tmp_path):
     for name in ("generation-0003.json", "generation-0002.json"):
         (tmp_path / name).unlink()  # as if the driver died before they were complete
     resumed = pmc().run(OBSERVED, seed=5, checkpoint=str(tmp_path))
-    assert_same(resumed, full)
+    assert_same_posterior(resumed, full)
     assert resumed.history["generation"].tolist() == [0, 1, 2, 3]
 
 
@@ -50,7 +42,7 @@ def test_finished_checkpoint_returns_without_simulating(tmp_path, monkeypatch):
         raise AssertionError("a finished run must not simulate again")
 
     monkeypatch.setattr("abcspark.pmc.sample_until", never)
-    assert_same(pmc().run(OBSERVED, seed=5, checkpoint=str(tmp_path)), full)
+    assert_same_posterior(pmc().run(OBSERVED, seed=5, checkpoint=str(tmp_path)), full)
 
 
 @pytest.mark.parametrize(
@@ -92,7 +84,7 @@ def test_killed_between_generations_resumes_identically(tmp_path):
     output = second.communicate(timeout=120)[0].decode()
     assert second.returncode == 0, output
     expected = pmc().run(OBSERVED, seed=17)
-    assert_same(Posterior.load(str(tmp_path / "out" / "posterior")), expected)
+    assert_same_posterior(Posterior.load(str(tmp_path / "out" / "posterior")), expected)
 
 
 def test_killed_during_a_spark_generation_resumes_identically(tmp_path):
@@ -110,4 +102,4 @@ def test_killed_during_a_spark_generation_resumes_identically(tmp_path):
     output = second.communicate(timeout=240)[0].decode()
     assert second.returncode == 0, output[-3000:]
     expected = pmc().run(OBSERVED, seed=17)
-    assert_same(Posterior.load(str(tmp_path / "out" / "posterior")), expected)
+    assert_same_posterior(Posterior.load(str(tmp_path / "out" / "posterior")), expected)

@@ -7,13 +7,11 @@ Needs Open MPI (``mpirun``) and mpi4py; without them the tests skip, unless
 import importlib.util
 import os
 import shutil
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers import assert_same_posterior, run_in_process_group
 
 from abcspark import Posterior
 
@@ -32,32 +30,10 @@ if not HAVE_MPI and not os.environ.get("ABCSPARK_REQUIRE_MPI"):
     )
 
 
-def environment():
-    root = str(JOBS.parent.parent)
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-
-
-def run(command, timeout=240):
-    """Run ``command`` in its own process group; stop the whole group if it overruns."""
-    process = subprocess.Popen(
-        command,
-        env=environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-        raise
-    return process.returncode, out, err
+def run(command):
+    """Run ``command`` with this checkout on PYTHONPATH, stopped if it overruns 240 s."""
+    pythonpath = os.pathsep.join([str(JOBS.parent.parent), os.environ.get("PYTHONPATH", "")])
+    return run_in_process_group(command, timeout=240, env=dict(os.environ, PYTHONPATH=pythonpath))
 
 
 def mpirun(ranks, *arguments):
@@ -71,14 +47,6 @@ def roundtrip(posterior, path):
     return Posterior.load(str(path))
 
 
-def assert_same(a, b):
-    np.testing.assert_array_equal(a.samples.to_numpy(), b.samples.to_numpy())
-    np.testing.assert_array_equal(a.weights, b.weights)
-    np.testing.assert_array_equal(a.distances, b.distances)
-    np.testing.assert_array_equal(a.history["n_simulations"], b.history["n_simulations"])
-    np.testing.assert_array_equal(a.history["epsilon"], b.history["epsilon"])
-
-
 @pytest.fixture(scope="module")
 def on_mpi(tmp_path_factory):
     """``mpirun -np 3`` of the job for each model, run once: model -> folder of posteriors."""
@@ -87,8 +55,8 @@ def on_mpi(tmp_path_factory):
     def output(model):
         if model not in done:
             folder = tmp_path_factory.mktemp(model)
-            code, _, err = mpirun(3, folder, model)
-            assert code == 0, err[-3000:]
+            job = mpirun(3, folder, model)
+            assert job.returncode == 0, job.stderr[-3000:]
             done[model] = folder
         return done[model]
 
@@ -103,31 +71,31 @@ def test_mpi_runs_match_the_numpy_engine(tmp_path, on_mpi, model, reference):
         posterior = Posterior.load(str(on_mpi(model) / name))
         assert posterior.metadata["engine"] == "mpi"
         assert posterior.metadata["parallelism"] == (2 if model == "plain" else 1)
-        assert_same(posterior, roundtrip(sample(reference, engine="numpy"), tmp_path / name))
+        assert_same_posterior(
+            posterior, roundtrip(sample(reference, engine="numpy"), tmp_path / name)
+        )
 
 
 def test_mpi_pmc_matches_spark(tmp_path, on_mpi, spark):
     on_spark = roundtrip(run_pmc(HEIGHTS, spark=spark, parallelism=2), tmp_path / "spark")
-    assert_same(Posterior.load(str(on_mpi("plain") / "pmc")), on_spark)
+    assert_same_posterior(Posterior.load(str(on_mpi("plain") / "pmc")), on_spark)
 
 
 def test_mpi_ranks_must_fill_model_instances(tmp_path):
-    code, _, err = mpirun(4, tmp_path / "out", "ranked")
-    assert code != 0
-    assert "must be a multiple of process_per_model=2 (got 3); start mpirun -np 3" in err
+    done = mpirun(4, tmp_path / "out", "ranked")
+    assert done.returncode != 0
+    assert "must be a multiple of process_per_model=2 (got 3); start mpirun -np 3" in done.stderr
 
 
 def test_mpi_engine_needs_two_ranks():
-    code, _, err = run([sys.executable, "-c", "from abcspark.mpi import MPIEngine; MPIEngine()"])
-    assert code != 0
-    assert "ValueError: the MPI engine needs at least 2 ranks (got 1)" in err
+    done = run([sys.executable, "-c", "from abcspark.mpi import MPIEngine; MPIEngine()"])
+    assert done.returncode != 0
+    assert "ValueError: the MPI engine needs at least 2 ranks (got 1)" in done.stderr
 
 
 def test_mpi_engine_without_mpi4py():
     hidden = "import sys; sys.modules['mpi4py'] = None\n"  # as if mpi4py were not installed
-    code, _, err = run(
-        [sys.executable, "-c", hidden + "from abcspark.mpi import MPIEngine; MPIEngine()"]
-    )
-    assert code != 0
-    assert "ImportError: engine='mpi' needs mpi4py and an MPI library" in err
-    assert "pip install 'abcspark[mpi]'" in err
+    done = run([sys.executable, "-c", hidden + "from abcspark.mpi import MPIEngine; MPIEngine()"])
+    assert done.returncode != 0
+    assert "ImportError: engine='mpi' needs mpi4py and an MPI library" in done.stderr
+    assert "pip install 'abcspark[mpi]'" in done.stderr

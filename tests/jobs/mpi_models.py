@@ -10,7 +10,7 @@ bit, hence the same posterior for the same seed.
 
 import numpy as np
 
-from abcspark.barrier import nested
+from abcspark import nested
 from abcspark.examples import summaries
 from abcspark.rng import split_rng
 
