@@ -79,15 +79,15 @@ def section(quick: bool) -> tuple:
     sizes, repeats = ((400,), 1) if quick else ((1000, 4000), 3)
     rows: List[Row] = []
     targets: List[Target] = []
+    pyabc = peer_python("pyabc")
     for n in sizes:
-        found, aims = _compare(n, repeats)
+        found, aims = _compare(n, repeats, pyabc)
         rows += found
         targets += aims
     return rows, targets
 
 
-def _compare(n: int, repeats: int) -> tuple:
-    pyabc = peer_python("pyabc")
+def _compare(n: int, repeats: int, pyabc: str) -> tuple:
     ours = run_case(
         "expensive.abcspark_case", {"n_simulations": n, "batch_size": 25, "repeats": repeats}
     )

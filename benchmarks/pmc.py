@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 from harness import Row, Target, median, peak_memory, peer_python, run_case, spark_session
@@ -91,17 +91,19 @@ def section(quick: bool) -> tuple:
     so it stays small), then a larger one against pyABC alone."""
     small = (100, 3, 1) if quick else (300, 5, 2)
     large = (300, 3, 1) if quick else (3000, 5, 2)
-    rows, targets = _compare(*small, with_abcpy=True)
-    more_rows, more_targets = _compare(*large, with_abcpy=False)
+    pyabc = peer_python("pyabc")
+    rows, targets = _compare(*small, pyabc, peer_python("abcpy"))
+    more_rows, more_targets = _compare(*large, pyabc)
     return rows + more_rows, targets + more_targets
 
 
-def _compare(n_particles: int, generations: int, repeats: int, with_abcpy: bool) -> tuple:
+def _compare(
+    n_particles: int, generations: int, repeats: int, pyabc: str, abcpy: Optional[str] = None
+) -> tuple:
     """abcspark (fresh and started sessions) vs pyABC (and ABCpy), alternating, same schedule."""
     first = run_case("pmc.abcspark_case", _settings(n_particles, generations, 1, False))
-    peers = {PYABC: ("peer_pyabc.pmc", {}, peer_python("pyabc"))}
-    if with_abcpy:
-        abcpy = peer_python("abcpy")
+    peers = {PYABC: ("peer_pyabc.pmc", {}, pyabc)}
+    if abcpy is not None:
         peers[ABCPY] = ("peer_abcpy.pmc", {"backend": "spark"}, abcpy)
         peers["ABCpy dummy backend"] = ("peer_abcpy.pmc", {"backend": "dummy"}, abcpy)
     tools = {FRESH: [first], WARM: [], **{name: [] for name in peers}}

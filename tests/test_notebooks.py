@@ -100,6 +100,19 @@ def displays(code_cell: nbformat.NotebookNode, mime: str) -> list:
     ]
 
 
+def height_posterior(heights, n_particles: int, generations: int, seed: int):
+    """The notebooks' PMC on ``heights`` (their simulator, prior and distance), NumPy engine."""
+    return PMCABC(
+        Prior(mu=Uniform(150, 200), sigma=Uniform(5, 25)),
+        HeightModel(len(heights)),
+        Euclidean(),
+        n_particles=n_particles,
+        generations=generations,
+        engine="numpy",
+        progress=False,
+    ).run(summaries(heights), seed=seed)
+
+
 def test_the_four_notebooks_are_there():
     assert sorted(p.name for p in FOLDER.glob("*.ipynb")) == NOTEBOOKS
 
@@ -182,15 +195,7 @@ def test_cluster_notebook_uses_an_existing_session_and_data_from_a_uri(tmp_path)
     nb = execute(nb, tmp_path)
     assert text(cell(nb, "import importlib.util")).startswith("existing session: Spark ")
     assert f"67 heights from {data.as_uri()}" in text(cell(nb, "import numpy as np"))
-    expected = PMCABC(
-        Prior(mu=Uniform(150, 200), sigma=Uniform(5, 25)),
-        HeightModel(len(heights)),  # the notebook's simulator
-        Euclidean(),
-        n_particles=100,
-        generations=2,
-        engine="numpy",
-        progress=False,
-    ).run(summaries(heights), seed=5)
+    expected = height_posterior(heights, n_particles=100, generations=2, seed=5)
     # Same seed, same data: the notebook's Spark run prints the NumPy engine's posterior.
     assert text(cell(nb, "pmc = PMCABC(")) == f"{expected}\n"
 
@@ -201,16 +206,7 @@ def test_abcpy_notebook_agrees_with_abcpys_record_and_shows_the_exact_answer(exe
     source = "".join(c.source for c in nb.cells)
     assert "BackendSpark(sc, parallelism=4)" in source and "(figures from" not in source
     # The notebook's run is the benchmark's: the NumPy engine gives the same posterior.
-    heights = height_observations()
-    expected = PMCABC(
-        Prior(mu=Uniform(150, 200), sigma=Uniform(5, 25)),
-        HeightModel(len(heights)),
-        Euclidean(),
-        n_particles=300,
-        generations=5,
-        engine="numpy",
-        progress=False,
-    ).run(summaries(heights), seed=1)
+    expected = height_posterior(height_observations(), n_particles=300, generations=5, seed=1)
     run = cell(nb, "import numpy as np\nimport pandas as pd")
     assert displays(run, "text/plain")[-1] == repr(expected)  # after the progress bar
     assert round(expected.epsilon, 2) == 11.04  # the final epsilon ABCpy's record reached
