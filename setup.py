@@ -7,7 +7,7 @@ from setuptools import find_packages, setup
 ROOT = Path(__file__).parent
 VERSION = next(
     line.split('"')[1]
-    for line in (ROOT / "abcspark" / "__init__.py").read_text().splitlines()
+    for line in (ROOT / "abcspark" / "_version.py").read_text().splitlines()
     if line.startswith("__version__")
 )
 

@@ -2,17 +2,19 @@
 
 Write a prior and a simulator, pick a distance, and run rejection ABC or PMC-ABC on the
 embedded ``local[*]`` Spark, on any cluster, or in-process with NumPy; the same seed gives the
-same posterior everywhere.
+same posterior everywhere. Where each concept lives is in the README's code map.
 
 >>> from abcspark import PMCABC, Prior, Uniform
 """
 
-__version__ = "0.1.0"
-
-from abcspark.barrier import task_cpus
+from abcspark._version import __version__
+from abcspark.algorithms import PMCABC, RejectionABC
+from abcspark.batch import SimulationError
 from abcspark.distances import Distance, Euclidean, Manhattan, ScaledEuclidean
-from abcspark.generation import BudgetExhausted
-from abcspark.pmc import PMCABC
+from abcspark.engines import Engine, task_cpus
+from abcspark.history import GenerationRecord
+from abcspark.kernels import GaussianKernel, Kernel, OLCMKernel
+from abcspark.nested import nested
 from abcspark.posterior import Posterior
 from abcspark.priors import (
     Beta,
@@ -26,22 +28,25 @@ from abcspark.priors import (
     TruncatedNormal,
     Uniform,
 )
-from abcspark.ranks import nested
-from abcspark.rejection import RejectionABC
+from abcspark.sampling import BudgetExhausted
 from abcspark.session import get_spark
-from abcspark.simulation import SimulationError
 
 __all__ = [
     "Beta",
     "BudgetExhausted",
     "Categorical",
     "Distance",
+    "Engine",
     "Euclidean",
     "Gamma",
+    "GaussianKernel",
+    "GenerationRecord",
+    "Kernel",
     "LogNormal",
     "Manhattan",
     "MultivariateNormal",
     "Normal",
+    "OLCMKernel",
     "PMCABC",
     "Poisson",
     "Posterior",
@@ -51,6 +56,7 @@ __all__ = [
     "SimulationError",
     "TruncatedNormal",
     "Uniform",
+    "__version__",
     "get_spark",
     "nested",
     "task_cpus",

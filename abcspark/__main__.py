@@ -15,8 +15,8 @@ import tempfile
 from typing import List, Optional
 
 from abcspark import storage
+from abcspark.algorithms import PMCABC
 from abcspark.examples import height_problem
-from abcspark.pmc import PMCABC
 from abcspark.session import get_spark
 
 

@@ -2,8 +2,8 @@
 
 Layout under the checkpoint path::
 
-    run.json                  what problem this is (refused if a later call differs)
-    generation-0003.parquet   particles: parameters, weight, distance
+    run.json                  what problem this is, and the format (refused if a later call differs)
+    generation-0003.parquet   particles: parameters, weight, distance (and statistics if kept)
     generation-0003.json      the generation's history row; written last, it marks completion
 
 Each file is written to a temporary name and renamed, so a killed driver leaves at worst an
@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 from typing import Any, List, Optional, Tuple
 
 import pandas as pd
 
 from abcspark import storage
+from abcspark.history import GenerationRecord
+
+log = logging.getLogger("abcspark")
 
 RUN_FILE = "run.json"
 _GENERATION = re.compile(r"generation-(\d{4,})\.json$")
@@ -45,7 +49,7 @@ class Checkpoint:
 
     def __init__(self, path: str, problem: dict, spark: Any = None):
         self.path = path
-        self.problem = _normalised(problem)
+        self.problem = _normalised({**problem, "format": storage.FORMAT_VERSION})
         self.store = storage.for_path(path, spark)
 
     def open(self) -> None:
@@ -54,12 +58,20 @@ class Checkpoint:
         Raises
         ------
         ValueError
-            If the checkpoint was written for another problem; the message names what differs.
+            If the checkpoint was written for another problem or by another format (the
+            message names what differs), or holds generations without its ``run.json``.
         """
         if not self.store.exists(RUN_FILE):
+            if self.generations():
+                raise ValueError(
+                    f"checkpoint {self.path} must hold its {RUN_FILE} to resume (got generation "
+                    "files without it, so nothing says which problem they belong to); pass a "
+                    "new checkpoint path, or delete the folder to start over."
+                )
             self.store.write(RUN_FILE, json.dumps(self.problem, indent=2, sort_keys=True).encode())
             return
-        saved = json.loads(self.store.read(RUN_FILE))
+        saved = storage.read_json(self.store, RUN_FILE, self.path)
+        storage.check_format(saved, self.path)
         if saved != self.problem:
             differ = sorted(
                 k for k in set(saved) | set(self.problem) if saved.get(k) != self.problem.get(k)
@@ -75,23 +87,51 @@ class Checkpoint:
         found = (_GENERATION.match(name) for name in self.store.names())
         return sorted(int(m.group(1)) for m in found if m)
 
-    def save(self, generation: int, particles: pd.DataFrame, record: dict) -> None:
+    def save(self, generation: int, particles: pd.DataFrame, record: GenerationRecord) -> None:
         """Save a finished generation: particles first, then the record that marks it whole."""
         buffer = io.BytesIO()
         particles.to_parquet(buffer, index=False)
         self.store.write(f"generation-{generation:04d}.parquet", buffer.getvalue())
-        self.store.write(f"generation-{generation:04d}.json", json.dumps(record).encode())
+        self.store.write(f"generation-{generation:04d}.json", json.dumps(record.to_dict()).encode())
 
-    def load(self, generation: int) -> Tuple[pd.DataFrame, dict]:
+    def load(self, generation: int) -> Tuple[pd.DataFrame, GenerationRecord]:
         """The particles and record of a saved generation."""
-        particles = pd.read_parquet(
-            io.BytesIO(self.store.read(f"generation-{generation:04d}.parquet"))
-        )
-        record = json.loads(self.store.read(f"generation-{generation:04d}.json"))
-        return particles, record
+        name = f"generation-{generation:04d}.parquet"
+        try:
+            particles = pd.read_parquet(io.BytesIO(self.store.read(name)))
+        except Exception as exc:
+            raise ValueError(
+                f"checkpoint {self.path} must hold a readable {name} (got {type(exc).__name__}: "
+                f"{exc}); the file is damaged: delete the folder to start over."
+            ) from exc
+        return particles, self._record(generation)
 
-    def history(self) -> Tuple[Optional[int], List[dict]]:
-        """The last complete generation (None if none) and the records of all of them."""
+    def _record(self, generation: int) -> GenerationRecord:
+        name = f"generation-{generation:04d}.json"
+        document = storage.read_json(self.store, name, self.path)
+        try:
+            return GenerationRecord.from_dict(document)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"checkpoint {self.path}: {name}: {exc}") from None
+
+    def resume(self) -> Tuple[Optional[pd.DataFrame], List[GenerationRecord]]:
+        """The last complete generation's particles (None if none) and every record.
+
+        Raises
+        ------
+        ValueError
+            If a generation is missing before the last one (the run cannot be continued).
+        """
         done = self.generations()
-        records = [json.loads(self.store.read(f"generation-{g:04d}.json")) for g in done]
-        return (done[-1] if done else None), records
+        if not done:
+            return None, []
+        if done != list(range(len(done))):
+            missing = sorted(set(range(done[-1] + 1)) - set(done))
+            raise ValueError(
+                f"checkpoint {self.path} must hold generations 0 to {done[-1]} to resume (got "
+                f"{missing} missing); delete the folder to start over."
+            )
+        records = [self._record(g) for g in done]
+        population, _ = self.load(done[-1])
+        log.info("resuming from %s after generation %d", self.path, done[-1])
+        return population, records

@@ -226,13 +226,22 @@ class CallableDistance(Distance):
         return f"{module}.{name}"
 
 
+SHORTCUTS = {
+    "euclidean": Euclidean,
+    "manhattan": Manhattan,
+    "scaled_euclidean": ScaledEuclidean,
+}
+"""Distances that may be given by name."""
+
+
 def as_distance(distance: object) -> Distance:
     """Return ``distance`` as a `Distance`: one passes through, a callable is wrapped.
 
     Parameters
     ----------
-    distance : Distance or callable
-        A callable ``(stats, observed) -> distances`` with shapes (n, k), (k,) -> (n,).
+    distance : Distance, str or callable
+        A name in ``SHORTCUTS`` (``'euclidean'``, ``'manhattan'``, ``'scaled_euclidean'``), or a
+        callable ``(stats, observed) -> distances`` with shapes (n, k), (k,) -> (n,).
 
     Returns
     -------
@@ -245,6 +254,13 @@ def as_distance(distance: object) -> Distance:
     """
     if isinstance(distance, Distance):
         return distance
+    if isinstance(distance, str):
+        if distance not in SHORTCUTS:
+            raise ValueError(
+                f"distance must be one of {tuple(SHORTCUTS)} when given by name (got "
+                f"{distance!r}); or pass a Distance such as Euclidean()."
+            )
+        return SHORTCUTS[distance]()
     if isinstance(distance, type) and issubclass(distance, Distance):
         raise TypeError(
             f"distance must be a Distance instance (got the class {distance.__name__}); "

@@ -1,5 +1,10 @@
 """Distributions: the validated, vectorised components of a `~abcspark.priors.Prior`.
 
+This module holds what they share: the base class `Distribution` and the argument checks.
+The distributions themselves live by kind: `abcspark.continuous` (Uniform, Normal, LogNormal,
+TruncatedNormal, Beta, Gamma), `abcspark.discrete` (Poisson, Categorical) and
+`abcspark.multivariate` (MultivariateNormal); `abcspark.priors` and `abcspark` re-export them.
+
 Every sampler takes an explicit ``rng: numpy.random.Generator`` and returns float64 draws of
 shape ``(n, dim)``; log densities have shape ``(n,)`` and are ``-inf`` outside the support.
 All parameters are finite real numbers (bool and str are refused):
@@ -25,13 +30,10 @@ import numbers
 
 import numpy as np
 
-_LOG_2PI = math.log(2.0 * math.pi)
-_MIN_MASS = 1e-6
-# log(k!) is exact below 20; above, Stirling's series (to 1/k**7) errs by less than 1e-15.
-_LOG_FACTORIAL = np.array([math.lgamma(k + 1.0) for k in range(20)])
+LOG_2PI = math.log(2.0 * math.pi)
 
 
-def _real(owner: str, name: str, value: object, positive: bool = False) -> float:
+def real_parameter(owner: str, name: str, value: object, positive: bool = False) -> float:
     """Return ``value`` as a finite (and positive) float, or raise naming ``owner.name``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(
@@ -46,17 +48,8 @@ def _real(owner: str, name: str, value: object, positive: bool = False) -> float
     return float(value)
 
 
-def _interval(owner: str, low: object, high: object) -> tuple[float, float]:
-    low, high = _real(owner, "low", low), _real(owner, "high", high)
-    if not low < high:
-        raise ValueError(
-            f"{owner} low must be < high (got low={low!r}, high={high!r}); "
-            "swap them or widen the interval."
-        )
-    return low, high
-
-
-def _real_array(owner: str, name: str, value: object, ndim: int) -> np.ndarray:
+def real_array_parameter(owner: str, name: str, value: object, ndim: int) -> np.ndarray:
+    """Return ``value`` as a non-empty ``ndim``-D float64 array of finite numbers, or raise."""
     arr = np.asarray(value)
     if arr.dtype.kind not in "iuf":
         raise TypeError(
@@ -72,6 +65,7 @@ def _real_array(owner: str, name: str, value: object, ndim: int) -> np.ndarray:
 
 
 def as_rows(owner: str, x: object, dim: int) -> np.ndarray:
+    """Return ``x`` as a float64 array of shape (n, ``dim``), or raise naming ``owner``."""
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != dim:
         raise ValueError(
@@ -82,6 +76,7 @@ def as_rows(owner: str, x: object, dim: int) -> np.ndarray:
 
 
 def check_draw(n: object, rng: object) -> None:
+    """Raise unless ``n`` is an int >= 0 and ``rng`` a `numpy.random.Generator`."""
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an int (got {n!r} that is a {type(n)}); pass e.g. n=1000.")
     if n < 0:
@@ -91,37 +86,6 @@ def check_draw(n: object, rng: object) -> None:
             f"rng must be a numpy.random.Generator (got {rng!r} that is a {type(rng)}); "
             "use np.random.default_rng(seed)."
         )
-
-
-def _xlogy(c: float, v: np.ndarray) -> np.ndarray:
-    """``c * log(v)`` with ``0 * log(0) = 0``, so the ends of a support stay finite."""
-    if c == 0:
-        return np.zeros_like(v)
-    with np.errstate(divide="ignore"):
-        return c * np.log(v)
-
-
-def _normal_log_pdf(v: np.ndarray, mean: float, sd: float) -> np.ndarray:
-    z = (v - mean) / sd
-    return -0.5 * z * z - math.log(sd) - 0.5 * _LOG_2PI
-
-
-def _normal_mass(a: float, b: float) -> float:
-    """Standard normal mass of [a, b]; reflecting to the right keeps far tails accurate."""
-    a, b = (-b, -a) if a + b < 0 else (a, b)
-    return 0.5 * (math.erfc(a / math.sqrt(2)) - math.erfc(b / math.sqrt(2)))
-
-
-def _log_factorial(k: np.ndarray) -> np.ndarray:
-    """log(k!) of non-negative integer-valued floats, vectorised (numpy has no lgamma)."""
-    small = k < len(_LOG_FACTORIAL)
-    out = np.empty_like(k)
-    out[small] = _LOG_FACTORIAL[k[small].astype(np.intp)]
-    big = k[~small]
-    inv2 = 1.0 / (big * big)
-    series = (1 / 12 - inv2 * (1 / 360 - inv2 * (1 / 1260 - inv2 / 1680))) / big
-    out[~small] = (big + 0.5) * np.log(big) - big + 0.5 * _LOG_2PI + series
-    return out
 
 
 class Distribution:
@@ -211,224 +175,3 @@ class Distribution:
     def _in_support(self, v: np.ndarray) -> np.ndarray:
         ok = np.isfinite(v) & (v >= self._bounds[0]) & (v <= self._bounds[1])
         return ok & (v == np.floor(v)) if self.discrete else ok
-
-
-class Uniform(Distribution):
-    """Uniform distribution on ``[low, high]``."""
-
-    _fields = ("low", "high")
-
-    def __init__(self, low: float, high: float) -> None:
-        self.low, self.high = self._bounds = _interval("Uniform", low, high)
-
-    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.uniform(self.low, self.high, n)
-
-    def _log_pdf(self, v: np.ndarray) -> np.ndarray:
-        return np.full(len(v), -math.log(self.high - self.low))
-
-
-class Normal(Distribution):
-    """Normal distribution with ``mean`` and standard deviation ``sd``."""
-
-    _fields = ("mean", "sd")
-
-    def __init__(self, mean: float, sd: float) -> None:
-        self.mean, self.sd = _real("Normal", "mean", mean), _real("Normal", "sd", sd, True)
-
-    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.normal(self.mean, self.sd, n)
-
-    def _log_pdf(self, v: np.ndarray) -> np.ndarray:
-        return _normal_log_pdf(v, self.mean, self.sd)
-
-
-class LogNormal(Distribution):
-    """Log-normal distribution: ``log x`` is Normal with mean ``mu`` and sd ``sigma``."""
-
-    _fields = ("mu", "sigma")
-    _bounds = (5e-324, np.inf)  # the smallest positive float: 0 is outside the support
-
-    def __init__(self, mu: float, sigma: float) -> None:
-        self.mu, self.sigma = _real("LogNormal", "mu", mu), _real("LogNormal", "sigma", sigma, True)
-
-    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.lognormal(self.mu, self.sigma, n)
-
-    def _log_pdf(self, v: np.ndarray) -> np.ndarray:
-        return _normal_log_pdf(np.log(v), self.mu, self.sigma) - np.log(v)
-
-
-class TruncatedNormal(Distribution):
-    """Normal(``mean``, ``sd``) restricted to ``[low, high]``.
-
-    Sampling is exact rejection from whichever proposal accepts most often: the Normal, a
-    uniform on ``[low, high]`` or, for an interval in one tail, an exponential from its near end.
-    """
-
-    _fields = ("mean", "sd", "low", "high")
-
-    def __init__(self, mean: float, sd: float, low: float, high: float) -> None:
-        self.mean = _real("TruncatedNormal", "mean", mean)
-        self.sd = _real("TruncatedNormal", "sd", sd, True)
-        self.low, self.high = self._bounds = _interval("TruncatedNormal", low, high)
-        self._a, self._b = (self.low - self.mean) / self.sd, (self.high - self.mean) / self.sd
-        self._mass = _normal_mass(self._a, self._b)
-        if self._mass < _MIN_MASS:
-            raise ValueError(
-                f"TruncatedNormal [low, high] must hold at least {_MIN_MASS:g} of the Normal's "
-                f"mass (got {self._mass:.3g} for low={self.low!r}, high={self.high!r}, "
-                f"mean={self.mean!r}, sd={self.sd!r}); move the interval towards the mean."
-            )
-        self._proposal, self._rate = max(self._acceptance_rates().items(), key=lambda kv: kv[1])
-
-    def _acceptance_rates(self) -> dict[str, float]:
-        a, b, scaled_mass = self._a, self._b, self._mass * math.sqrt(2 * math.pi)
-        peak, tail = min(max(0.0, a), b), (a if a > 0 else -b)
-        rates = {"normal": self._mass, "uniform": scaled_mass * math.exp(peak**2 / 2) / (b - a)}
-        if tail > 0:
-            rates["exponential"] = scaled_mass * tail * math.exp(tail**2 / 2)
-        return rates
-
-    def _propose(self, m: int, rng: np.random.Generator) -> np.ndarray:
-        """The accepted standardised draws among ``m`` proposals."""
-        a, b = self._a, self._b
-        if self._proposal == "normal":
-            z = rng.standard_normal(m)
-            return z[(z >= a) & (z <= b)]
-        if self._proposal == "uniform":
-            peak = min(max(0.0, a), b)
-            z = rng.uniform(a, b, m)
-            return z[rng.random(m) < np.exp((peak * peak - z * z) / 2)]
-        sign, tail, end = (1.0, a, b) if a > 0 else (-1.0, -b, -a)
-        z = tail + rng.exponential(1.0 / tail, m)
-        return sign * z[(z <= end) & (rng.random(m) < np.exp(-((z - tail) ** 2) / 2))]
-
-    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        parts, need = [np.empty(0)], n
-        while need > 0:
-            parts.append(self._propose(int(1.1 * need / self._rate) + 16, rng)[:need])
-            need -= len(parts[-1])
-        return self.mean + self.sd * np.concatenate(parts)
-
-    def _log_pdf(self, v: np.ndarray) -> np.ndarray:
-        return _normal_log_pdf(v, self.mean, self.sd) - math.log(self._mass)
-
-
-class Beta(Distribution):
-    """Beta distribution on ``[0, 1]`` with shape parameters ``a`` and ``b``."""
-
-    _fields = ("a", "b")
-    _bounds = (0.0, 1.0)
-
-    def __init__(self, a: float, b: float) -> None:
-        self.a, self.b = _real("Beta", "a", a, True), _real("Beta", "b", b, True)
-        self._log_norm = math.lgamma(self.a) + math.lgamma(self.b) - math.lgamma(self.a + self.b)
-
-    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.beta(self.a, self.b, n)
-
-    def _log_pdf(self, v: np.ndarray) -> np.ndarray:
-        return _xlogy(self.a - 1, v) + _xlogy(self.b - 1, 1 - v) - self._log_norm
-
-
-class Gamma(Distribution):
-    """Gamma distribution on ``[0, inf)`` with ``shape`` and ``scale``."""
-
-    _fields = ("shape", "scale")
-    _bounds = (0.0, np.inf)
-
-    def __init__(self, shape: float, scale: float) -> None:
-        self.shape = _real("Gamma", "shape", shape, True)
-        self.scale = _real("Gamma", "scale", scale, True)
-
-    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.gamma(self.shape, self.scale, n)
-
-    def _log_pdf(self, v: np.ndarray) -> np.ndarray:
-        norm = math.lgamma(self.shape) + self.shape * math.log(self.scale)
-        return _xlogy(self.shape - 1, v) - v / self.scale - norm
-
-
-class Poisson(Distribution):
-    """Poisson distribution on 0, 1, 2, ... with mean ``rate``."""
-
-    discrete = True
-    _fields = ("rate",)
-    _bounds = (0.0, np.inf)
-
-    def __init__(self, rate: float) -> None:
-        self.rate = _real("Poisson", "rate", rate, True)
-
-    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.poisson(self.rate, n)
-
-    def _log_pdf(self, v: np.ndarray) -> np.ndarray:
-        return v * math.log(self.rate) - self.rate - _log_factorial(v)
-
-
-class Categorical(Distribution):
-    """Distribution on 0, ..., K-1 with probabilities ``probs``, shape (K,)."""
-
-    discrete = True
-    _fields = ("probs",)
-
-    def __init__(self, probs: np.ndarray) -> None:
-        self.probs = _real_array("Categorical", "probs", probs, ndim=1)
-        self._bounds = (0.0, len(self.probs) - 1.0)
-        if (self.probs < 0).any() or abs(self.probs.sum() - 1.0) > 1e-9:
-            raise ValueError(
-                f"Categorical probs must be >= 0 and sum to 1 within 1e-9 (got "
-                f"{self.probs.tolist()}, sum {float(self.probs.sum())!r}); divide by their sum."
-            )
-
-    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.choice(len(self.probs), size=n, p=self.probs)
-
-    def _in_support(self, v: np.ndarray) -> np.ndarray:
-        ok = super()._in_support(v)
-        ok[ok] = self.probs[v[ok].astype(np.intp)] > 0
-        return ok
-
-    def _log_pdf(self, v: np.ndarray) -> np.ndarray:
-        return np.log(self.probs[v.astype(np.intp)])
-
-
-class MultivariateNormal(Distribution):
-    """d-variate Normal with ``mean``, shape (d,), and ``cov``, shape (d, d).
-
-    ``cov`` must be symmetric (to 1e-12 of its largest entry) and positive definite. A
-    component called ``x`` gives the `Prior` columns ``x_0``, ..., ``x_{d-1}``.
-    """
-
-    _vector = True
-    _fields = ("mean", "cov")
-
-    def __init__(self, mean: np.ndarray, cov: np.ndarray) -> None:
-        self.mean = _real_array("MultivariateNormal", "mean", mean, ndim=1)
-        cov = _real_array("MultivariateNormal", "cov", cov, ndim=2)
-        self.dim = d = len(self.mean)
-        if cov.shape != (d, d) or np.abs(cov - cov.T).max() > 1e-12 * np.abs(cov).max():
-            raise ValueError(
-                f"MultivariateNormal cov must be a symmetric ({d}, {d}) matrix to match mean "
-                f"(got {cov.tolist()}); pass a {d} x {d} covariance matrix."
-            )
-        self.cov = (cov + cov.T) / 2
-        try:
-            self._chol = np.linalg.cholesky(self.cov)
-        except np.linalg.LinAlgError:
-            raise ValueError(
-                f"MultivariateNormal cov must be positive definite (got smallest eigenvalue "
-                f"{np.linalg.eigvalsh(self.cov).min():.3g}); fix the correlations."
-            ) from None
-        self._log_norm = np.log(np.diag(self._chol)).sum() + 0.5 * d * _LOG_2PI
-
-    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return self.mean + rng.standard_normal((n, self.dim)) @ self._chol.T
-
-    def _in_support(self, v: np.ndarray) -> np.ndarray:
-        return np.isfinite(v).all(axis=1)
-
-    def _log_pdf(self, v: np.ndarray) -> np.ndarray:
-        y = np.linalg.solve(self._chol, (v - self.mean).T)
-        return -0.5 * (y * y).sum(axis=0) - self._log_norm

@@ -137,6 +137,15 @@ def _check_names(what: str, given: Sequence[str], names: Sequence[str]) -> None:
         )
 
 
+def _check_options(
+    posterior: Any, names: Sequence[str], reference: Mapping[str, float], bins: Optional[int]
+) -> None:
+    _check_names("names", names, posterior.names)
+    _check_names("reference", list(reference), posterior.names)
+    if bins is not None and (isinstance(bins, bool) or not isinstance(bins, int) or bins < 1):
+        raise ValueError(f"bins must be a positive int or None (got {bins!r}); e.g. bins=30.")
+
+
 def plot_posterior(
     posterior: Any,
     path: Optional[str] = None,
@@ -194,22 +203,13 @@ def plot_posterior(
 
     names = list(posterior.names if names is None else names)
     reference = dict(reference or {})
-    _check_names("names", names, posterior.names)
-    _check_names("reference", list(reference), posterior.names)
-    if bins is not None and (isinstance(bins, bool) or not isinstance(bins, int) or bins < 1):
-        raise ValueError(f"bins must be a positive int or None (got {bins!r}); e.g. bins=30.")
+    _check_options(posterior, names, reference, bins)
     d = len(names)
     history = len(posterior.history) > 1
     rows, cols = d + int(history), max(d, len(HISTORY_COLUMNS))
     fig = Figure(figsize=(3.2 * cols, 2.8 * rows), dpi=dpi, layout="constrained")
     grid = fig.add_gridspec(rows, cols)
-    for i, y in enumerate(names):
-        for j, x in enumerate(names[: i + 1]):
-            ax = fig.add_subplot(grid[i, j])
-            if i == j:
-                plot_marginal(posterior, x, ax, level, bins, reference.get(x), reference_label)
-            else:
-                plot_pair(posterior, x, y, ax, reference)
+    _plot_triangle(posterior, fig, grid, names, level, bins, reference, reference_label)
     _describe(posterior, level, fig.axes[0], fig.add_subplot(grid[0, 1:]))
     if history:
         plot_history(posterior, [fig.add_subplot(grid[d, k]) for k in range(len(HISTORY_COLUMNS))])
@@ -218,6 +218,26 @@ def plot_posterior(
     if path is not None:
         fig.savefig(path)
     return fig
+
+
+def _plot_triangle(
+    posterior: Any,
+    fig: Any,
+    grid: Any,
+    names: Sequence[str],
+    level: float,
+    bins: Optional[int],
+    reference: Mapping[str, float],
+    reference_label: str,
+) -> None:
+    """Marginals on the diagonal of ``grid``, pairs below it, added row by row."""
+    for i, y in enumerate(names):
+        for j, x in enumerate(names[: i + 1]):
+            ax = fig.add_subplot(grid[i, j])
+            if i == j:
+                plot_marginal(posterior, x, ax, level, bins, reference.get(x), reference_label)
+            else:
+                plot_pair(posterior, x, y, ax, reference)
 
 
 def _describe(posterior: Any, level: float, first: Any, corner: Any) -> None:

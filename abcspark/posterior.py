@@ -10,17 +10,11 @@ import numpy as np
 import pandas as pd
 
 from abcspark import storage
+from abcspark.rows import statistic_names
+from abcspark.weighted import covariance, ess, quantile
 
 PARTICLES_FILE = "particles.parquet"
 METADATA_FILE = "metadata.json"
-
-
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: Sequence[float]) -> np.ndarray:
-    """Quantiles of weighted samples (linear interpolation between weighted midpoints)."""
-    order = np.argsort(values, kind="mergesort")
-    values, weights = values[order], weights[order]
-    cdf = (np.cumsum(weights) - 0.5 * weights) / weights.sum()
-    return np.interp(q, cdf, values)
 
 
 class Posterior:
@@ -41,6 +35,8 @@ class Posterior:
         one holding the last particle needed.
     metadata : dict
         Seed, versions, settings, simulations used and wall time (JSON-able).
+    statistics : ndarray, shape (n, k), optional
+        Each particle's simulated statistics, when the run kept them (``keep_statistics``).
 
     Examples
     --------
@@ -59,6 +55,7 @@ class Posterior:
         distances: np.ndarray,
         history: Optional[pd.DataFrame] = None,
         metadata: Optional[dict] = None,
+        statistics: Optional[np.ndarray] = None,
     ):
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (len(samples),) or not (weights >= 0).all() or weights.sum() <= 0:
@@ -71,6 +68,14 @@ class Posterior:
         self.distances = np.asarray(distances, dtype=np.float64)
         self.history = history if history is not None else pd.DataFrame()
         self.metadata = metadata or {}
+        self.statistics = None if statistics is None else np.asarray(statistics, dtype=np.float64)
+        if self.statistics is not None and (
+            self.statistics.ndim != 2 or len(self.statistics) != len(samples)
+        ):
+            raise ValueError(
+                f"statistics must have shape (n, k) with n = {len(samples)} (got "
+                f"{self.statistics.shape}); pass one row of statistics per sample."
+            )
 
     @property
     def names(self) -> list:
@@ -80,7 +85,7 @@ class Posterior:
     @property
     def ess(self) -> float:
         """Effective sample size, ``1 / sum(w**2)`` of the normalised weights."""
-        return float(1.0 / np.sum(self.weights**2))
+        return ess(self.weights)
 
     @property
     def epsilon(self) -> float:
@@ -98,10 +103,7 @@ class Posterior:
 
     def cov(self) -> pd.DataFrame:
         """Weighted posterior covariance (the reliability-weighted unbiased estimate)."""
-        values = self.samples.to_numpy()
-        centred = values - self.weights @ values
-        scale = 1.0 / (1.0 - np.sum(self.weights**2)) if len(values) > 1 else 1.0
-        cov = scale * (centred * self.weights[:, None]).T @ centred
+        cov = covariance(self.samples.to_numpy(), self.weights, unbiased=True)
         return pd.DataFrame(cov, index=self.names, columns=self.names)
 
     def std(self) -> pd.Series:
@@ -114,8 +116,7 @@ class Posterior:
         if ((q < 0) | (q > 1)).any():
             raise ValueError(f"q must lie in [0, 1] (got {q.tolist()}); e.g. q=[0.05, 0.95].")
         table = {
-            name: weighted_quantile(self.samples[name].to_numpy(), self.weights, q)
-            for name in self.names
+            name: quantile(self.samples[name].to_numpy(), self.weights, q) for name in self.names
         }
         return pd.DataFrame(table, index=q)
 
@@ -147,8 +148,12 @@ class Posterior:
             return f"{head}\n{self.summary().to_string()}"
 
     def to_frame(self) -> pd.DataFrame:
-        """Samples with ``weight`` and ``distance`` columns."""
-        return self.samples.assign(weight=self.weights, distance=self.distances)
+        """Samples with ``weight`` and ``distance`` columns (and ``_stat_j`` if kept)."""
+        frame = self.samples.assign(weight=self.weights, distance=self.distances)
+        if self.statistics is not None:
+            names = statistic_names(self.statistics.shape[1])
+            frame = frame.assign(**dict(zip(names, self.statistics.T)))
+        return frame
 
     def to_spark(self, spark: Any = None) -> Any:
         """The particles as a Spark DataFrame (see :meth:`to_frame`)."""
@@ -162,7 +167,11 @@ class Posterior:
         buffer = io.BytesIO()
         self.to_frame().to_parquet(buffer, index=False)
         store.write(PARTICLES_FILE, buffer.getvalue())
-        document = {"metadata": self.metadata, "history": self.history.to_dict(orient="list")}
+        document = {
+            "format": storage.FORMAT_VERSION,
+            "metadata": self.metadata,
+            "history": self.history.to_dict(orient="list"),
+        }
         store.write(METADATA_FILE, json.dumps(document, indent=2, default=_json_default).encode())
 
     @classmethod
@@ -174,15 +183,28 @@ class Posterior:
                 f"path must hold a saved posterior (no {METADATA_FILE} under {path}); "
                 "pass the folder given to Posterior.save."
             )
-        frame = pd.read_parquet(io.BytesIO(store.read(PARTICLES_FILE)))
-        document = json.loads(store.read(METADATA_FILE))
-        samples = frame.drop(columns=["weight", "distance"])
-        history = pd.DataFrame(document["history"])
-        weights = frame["weight"].to_numpy()
-        posterior = cls(
-            samples, weights, frame["distance"].to_numpy(), history, document["metadata"]
-        )
-        posterior.weights = weights  # as saved, bit for bit (normalising again may move an ulp)
+        document = storage.read_json(store, METADATA_FILE, path)
+        storage.check_format(document, path)
+        try:
+            frame = pd.read_parquet(io.BytesIO(store.read(PARTICLES_FILE)))
+            stats = [c for c in frame.columns if c.startswith("_stat_")]
+            samples = frame.drop(columns=["weight", "distance", *stats])
+            weights = frame["weight"].to_numpy()
+            posterior = cls(
+                samples,
+                weights,
+                frame["distance"].to_numpy(),
+                pd.DataFrame(document["history"]),
+                document["metadata"],
+                frame[stats].to_numpy() if stats else None,
+            )
+        except (KeyError, OSError, ValueError) as exc:
+            raise ValueError(
+                f"path must hold a whole saved posterior (got {type(exc).__name__}: {exc} under "
+                f"{path}); save it again with Posterior.save."
+            ) from exc
+        if abs(weights.sum() - 1.0) < 1e-12:
+            posterior.weights = weights  # as saved, bit for bit (normalising may move an ulp)
         return posterior
 
     def plot(self, path: Optional[str] = None, **options: Any) -> Any:

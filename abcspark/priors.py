@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcspark.distributions import (
-    Beta,
-    Categorical,
-    Distribution,
-    Gamma,
-    LogNormal,
-    MultivariateNormal,
-    Normal,
-    Poisson,
-    TruncatedNormal,
-    Uniform,
-    as_rows,
-    check_draw,
-)
+from abcspark.continuous import Beta, Gamma, LogNormal, Normal, TruncatedNormal, Uniform
+from abcspark.discrete import Categorical, Poisson
+from abcspark.distributions import Distribution, as_rows, check_draw
+from abcspark.multivariate import MultivariateNormal
 
 __all__ = [
     "RESERVED_NAMES",

@@ -1,36 +1,57 @@
-"""What RejectionABC and PMCABC share: a validated problem, its dry run, and where it runs."""
+"""What every algorithm shares: a validated prior, simulator and distance, and the dry run."""
 
 from __future__ import annotations
 
-import numbers
 import platform
 from typing import Any, Callable, Optional
 
 import numpy as np
 
-from abcspark import __version__
-from abcspark.barrier import BarrierEngine
+from abcspark._version import __version__
+from abcspark.batch import ON_ERROR, BatchTask
 from abcspark.distances import Distance, as_distance
-from abcspark.pipeline import LocalEngine, SparkEngine
+from abcspark.dry_run import dry_run
+from abcspark.engines import Engine, check_engine, make_engine
+from abcspark.nested import Ranks, as_ranks
 from abcspark.priors import Prior
-from abcspark.ranks import Ranks, as_ranks
 from abcspark.rng import PILOT, batch_rng
-from abcspark.simulation import ON_ERROR, BatchTask, check_observed, dry_run
+from abcspark.validation import check_observed, optional_seconds, positive_int
 
-ENGINES = ("spark", "numpy", "mpi")
 DRY_RUN_SIZE = 4
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int (got {value!r}); e.g. {name}=1000.")
-    return int(value)
+def _check_callables(prior: Any, simulate: Any, on_error: Any) -> None:
+    if not isinstance(prior, Prior):
+        raise TypeError(
+            f"prior must be a Prior (got {type(prior)}); use e.g. "
+            "Prior(mu=Uniform(150, 200), sigma=Uniform(5, 25))."
+        )
+    if not callable(simulate):
+        raise TypeError(
+            f"simulate must be a callable (theta, rng) -> statistics (got {type(simulate)}); "
+            "pass a function."
+        )
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR} (got {on_error!r}).")
+
+
+def _distance(distance: Any, vectorized: bool) -> Any:
+    if vectorized:
+        return as_distance(distance)
+    if isinstance(distance, (Distance, str)) or not callable(distance):
+        raise TypeError(
+            f"distance must be a callable (simulated, observed) -> float with "
+            f"vectorized=False (got {distance!r}); per-parameter simulators return any "
+            "object, so pass a function that measures it against the observed one."
+        )
+    return distance
 
 
 class Problem:
-    """A prior, a simulator and a distance, checked once, plus the engine settings.
+    """A prior, a simulator and a distance, checked once, plus where and how batches run.
 
-    See :class:`abcspark.RejectionABC` for the parameters.
+    See :class:`abcspark.RejectionABC` for the parameters; ``keep_statistics`` carries the
+    accepted particles' simulated statistics to the posterior (``posterior.statistics``).
     """
 
     def __init__(
@@ -38,88 +59,40 @@ class Problem:
         prior: Prior,
         simulate: Callable,
         distance: Any,
-        vectorized: bool,
-        batch_size: int,
-        on_error: str,
-        batch_timeout: Optional[float],
-        engine: Any,
-        parallelism: Optional[int],
-        spark: Any,
+        *,
+        vectorized: bool = True,
+        batch_size: int = 1000,
+        on_error: str = "raise",
+        batch_timeout: Optional[float] = None,
+        engine: Any = "spark",
+        parallelism: Optional[int] = None,
+        spark: Any = None,
+        keep_statistics: bool = False,
     ):
-        if not isinstance(prior, Prior):
-            raise TypeError(
-                f"prior must be a Prior (got {type(prior)}); use e.g. "
-                "Prior(mu=Uniform(150, 200), sigma=Uniform(5, 25))."
-            )
-        if not callable(simulate):
-            raise TypeError(
-                f"simulate must be a callable (theta, rng) -> statistics (got {type(simulate)}); "
-                "pass a function."
-            )
-        if on_error not in ON_ERROR:
-            raise ValueError(f"on_error must be one of {ON_ERROR} (got {on_error!r}).")
-        if isinstance(engine, str) and engine not in ENGINES:
+        _check_callables(prior, simulate, on_error)
+        if keep_statistics and not vectorized:
             raise ValueError(
-                f"engine must be one of {ENGINES} or an engine object (got {engine!r})."
+                "keep_statistics must be False with vectorized=False (got True); per-parameter "
+                "simulators return objects, not statistics."
             )
-        if not isinstance(engine, str) and not all(
-            hasattr(engine, attr) for attr in ("share", "run", "release", "parallelism", "name")
-        ):
-            raise TypeError(
-                f"engine must be one of {ENGINES} or an object with share, run, release, "
-                f"parallelism and name (got {type(engine)}); see abcspark.pipeline.LocalEngine."
-            )
-        if batch_timeout is not None and not batch_timeout > 0:
-            raise ValueError(
-                f"batch_timeout must be a positive number of seconds or None "
-                f"(got {batch_timeout!r})."
-            )
-        if vectorized:
-            self.distance = as_distance(distance)
-        elif isinstance(distance, Distance) or not callable(distance):
-            raise TypeError(
-                f"distance must be a callable (simulated, observed) -> float with "
-                f"vectorized=False (got {distance!r}); per-parameter simulators return any "
-                "object, so pass a function that measures it against the observed one."
-            )
-        else:
-            self.distance = distance
+        self.distance = _distance(distance, vectorized)
         # A nested simulator (process_per_model > 1) becomes a Ranks object: its ranks are
         # threads here (dry run, NumPy engine) and processes on the barrier and MPI engines.
         self.simulate = as_ranks(simulate)
         self.process_per_model = self.simulate.size if isinstance(self.simulate, Ranks) else 1
         self.prior, self.vectorized = prior, bool(vectorized)
-        self.batch_size = _positive_int("batch_size", batch_size)
+        self.batch_size = positive_int("batch_size", batch_size)
         self.parallelism = (
-            None if parallelism is None else _positive_int("parallelism", parallelism)
+            None if parallelism is None else positive_int("parallelism", parallelism, "4")
         )
-        self.on_error, self.batch_timeout = on_error, batch_timeout
-        self.engine_name, self.spark = engine, spark
+        self.on_error = on_error
+        self.batch_timeout = optional_seconds("batch_timeout", batch_timeout)
+        self.engine_choice, self.spark = check_engine(engine), spark
+        self.keep_statistics = bool(keep_statistics)
 
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         """The engine a run uses (starting or finding a SparkSession for ``'spark'``)."""
-        size = self.process_per_model
-        if not isinstance(self.engine_name, str):
-            engine_size = getattr(self.engine_name, "process_per_model", size)
-            if engine_size != size:
-                raise ValueError(
-                    f"the engine's process_per_model must be the simulator's (got {engine_size} "
-                    f"and {size}); decorate the simulator with abcspark.nested("
-                    f"process_per_model={engine_size}), or build the engine with "
-                    f"process_per_model={size}."
-                )
-            return self.engine_name
-        if self.engine_name == "numpy":
-            return LocalEngine()
-        if self.engine_name == "mpi":
-            from abcspark.mpi import MPIEngine  # mpi4py stays optional
-
-            return MPIEngine(size)
-        from abcspark.session import get_spark
-
-        if size > 1:
-            return BarrierEngine(get_spark(self.spark), size, self.parallelism)
-        return SparkEngine(get_spark(self.spark), self.parallelism)
+        return make_engine(self.engine_choice, self.spark, self.parallelism, self.process_per_model)
 
     def prepare(self, observed: Any, seed: int) -> tuple:
         """Check ``observed``, dry-run the simulator on the driver and fit the distance.
@@ -151,7 +124,7 @@ class Problem:
         proposal: Any,
         epsilon: float,
         observed: Any,
-        distance: Distance,
+        distance: Any,
     ) -> BatchTask:
         """The batch task of one generation."""
         return BatchTask(
@@ -168,6 +141,7 @@ class Problem:
             vectorized=self.vectorized,
             on_error=self.on_error,
             batch_timeout=self.batch_timeout,
+            keep_statistics=self.keep_statistics,
         )
 
     def settings(self) -> dict:
@@ -182,6 +156,7 @@ class Problem:
             "vectorized": self.vectorized,
             "batch_size": self.batch_size,
             "on_error": self.on_error,
+            "keep_statistics": self.keep_statistics,
         }
 
 

@@ -12,6 +12,8 @@ import html
 import sys
 from typing import Any, List, Optional
 
+from abcspark.history import GenerationRecord
+
 COLUMNS = (
     ("generation", "generation", "{:d}"),
     ("epsilon", "epsilon", "{:.4g}"),
@@ -40,31 +42,33 @@ class Progress:
         The most generations the run may take.
     enabled : bool, optional
         Default: on in Jupyter and when standard error is a terminal.
+    title : str, default 'abcspark'
+        The algorithm's name, shown in the Jupyter display.
 
     Examples
     --------
     >>> progress = Progress(4, enabled=False)
-    >>> record = {"generation": 0, "epsilon": float("inf"), "acceptance_rate": 1.0,
-    ...           "n_simulations": 1000, "ess": 1000.0, "seconds": 2.0}
+    >>> record = GenerationRecord(generation=0, epsilon=float("inf"), n_proposals=1000,
+    ...     n_simulations=1000, acceptance_rate=1.0, ess=1000.0, n_failed=0, seconds=2.0)
     >>> progress.update(record)
     >>> print(progress.line())  # doctest: +NORMALIZE_WHITESPACE
     [#####               ] generation 1/4  epsilon inf  acceptance 100.00%
     simulations 1,000  2 s, ~6 s left
     """
 
-    def __init__(self, total: int, enabled: Optional[bool] = None):
+    def __init__(self, total: int, enabled: Optional[bool] = None, title: str = "abcspark"):
         jupyter = _in_jupyter()
         if enabled is None:
             enabled = jupyter or sys.stderr.isatty()
-        self.total, self.enabled, self.jupyter = total, enabled, jupyter
-        self.records: List[dict] = []
+        self.total, self.enabled, self.jupyter, self.title = total, enabled, jupyter, title
+        self.records: List[GenerationRecord] = []
         self.finished = False
         self._handle: Any = None
 
     @property
     def seconds(self) -> float:
         """Seconds spent in the generations so far (including those resumed from a checkpoint)."""
-        return float(sum(r["seconds"] for r in self.records))
+        return float(sum(r.seconds for r in self.records))
 
     def remaining(self) -> float:
         """Seconds left if each remaining generation takes as long as the last one.
@@ -74,7 +78,7 @@ class Progress:
         """
         if not self.records:
             return float("nan")
-        return self.records[-1]["seconds"] * (self.total - len(self.records))
+        return self.records[-1].seconds * (self.total - len(self.records))
 
     def line(self) -> str:
         """One line of text: the bar, the last generation's figures and the time."""
@@ -85,8 +89,8 @@ class Progress:
         if self.records:
             last = self.records[-1]
             text += (
-                f"  epsilon {last['epsilon']:.4g}  acceptance {last['acceptance_rate']:.2%}  "
-                f"simulations {last['n_simulations']:,}"
+                f"  epsilon {last.epsilon:.4g}  acceptance {last.acceptance_rate:.2%}  "
+                f"simulations {last.n_simulations:,}"
             )
         text += f"  {self.seconds:.0f} s"
         if self.finished:
@@ -105,20 +109,22 @@ class Progress:
         head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in COLUMNS)
         rows = "".join(
             "<tr>"
-            + "".join(f"<td>{html.escape(fmt.format(r[key]))}</td>" for key, _, fmt in COLUMNS)
+            + "".join(
+                f"<td>{html.escape(fmt.format(getattr(r, key)))}</td>" for key, _, fmt in COLUMNS
+            )
             + "</tr>"
             for r in self.records
         )
         maximum = done if self.finished else self.total
         return (
-            f'<div class="abcspark-progress"><b>PMC-ABC</b> '
+            f'<div class="abcspark-progress"><b>{html.escape(self.title)}</b> '
             f'<progress value="{done}" max="{maximum}" style="width: 16em"></progress> '
             f"{html.escape(status)}"
             f'<table style="margin-top: 0.3em"><thead><tr>{head}</tr></thead>'
             f"<tbody>{rows}</tbody></table></div>"
         )
 
-    def update(self, record: dict) -> None:
+    def update(self, record: GenerationRecord) -> None:
         """Redraw with the record of the generation that just ended."""
         self.records.append(record)
         self._draw()

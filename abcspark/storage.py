@@ -9,11 +9,43 @@ sees half a file.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
 from typing import Any, List
 from urllib.parse import urlparse
+
+FORMAT_VERSION = 2
+"""The layout of saved posteriors and checkpoints; version 1 carried no number."""
+
+
+def read_json(store: Any, name: str, path: str) -> dict:
+    """The JSON document ``name`` of a store, or a clear error if it is damaged."""
+    try:
+        document = json.loads(store.read(name))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(
+            f"{path}/{name} must be a JSON document written by abcspark (got unreadable "
+            f"content: {exc}); the file is damaged: write the run again."
+        ) from None
+    if not isinstance(document, dict):
+        raise ValueError(
+            f"{path}/{name} must be a JSON object written by abcspark (got a "
+            f"{type(document).__name__}); the file is damaged: write the run again."
+        )
+    return document
+
+
+def check_format(document: dict, path: str) -> None:
+    """Refuse a document of another format version, saying which version it is."""
+    found = document.get("format")
+    if found != FORMAT_VERSION:
+        written = "no format version (abcspark 0.1)" if found is None else f"format {found!r}"
+        raise ValueError(
+            f"{path} must be in abcspark's format {FORMAT_VERSION} (got {written}); this "
+            "version cannot read it: rerun it with this version of abcspark."
+        )
 
 
 def for_path(path: str, spark: Any = None) -> LocalStorage | HadoopStorage:

@@ -108,7 +108,7 @@ def main() -> None:
     import pyspark
     from abcpy.backends import BackendSpark as ABCpyBackend
 
-    from abcspark.backends import BackendSpark
+    from abcspark.abcpy_backend import BackendSpark
 
     conf = pyspark.SparkConf().setMaster(args.master).set("spark.ui.enabled", "false")
     conf = conf.set("spark.ui.showConsoleProgress", "false").set("spark.driver.host", "127.0.0.1")
@@ -150,7 +150,7 @@ def main() -> None:
     out = ROOT / "benchmarks" / "out"
     out.mkdir(parents=True, exist_ok=True)
     document = {
-        "benchmark": "abcspark.backends.BackendSpark vs abcpy.backends.BackendSpark",
+        "benchmark": "abcspark.abcpy_backend.BackendSpark vs abcpy.backends.BackendSpark",
         "master": args.master,
         "parallelism": 4,
         "repeats": args.repeats,

@@ -81,7 +81,7 @@ def batch_costs(batch_size: int, n_batches: int) -> dict:
     from abcspark.distances import Euclidean
     from abcspark.examples import height_problem
     from abcspark.rng import batch_rng
-    from abcspark.simulation import particle_columns
+    from abcspark.rows import particle_columns
 
     prior, model, observed = height_problem(n_draws=100)
     distance = Euclidean()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create ABCpy 0.6.3's own virtual environment at benchmarks/peers/abcpy-venv (git-ignored), for
-# the tests and benchmarks that run ABCpy's inference schemes against abcspark.backends.
+# the tests and benchmarks that run ABCpy's inference schemes against abcspark.abcpy_backend.
 #
 # `pip install abcpy==0.6.3` does not work on Python 3.11: its metadata asks for the retired
 # `sklearn` package and for `glmnet` (a Fortran build), and its code uses `np.float`, removed in
@@ -46,6 +46,6 @@ class LogitNet:
 STUB
 # abcspark itself, without its dependencies (pinned above for ABCpy's numpy).
 "$venv/bin/pip" install -q --no-deps -e "$root" >&2
-"$venv/bin/python" -c 'import abcpy.inferences, abcspark.backends, pyspark' >&2
+"$venv/bin/python" -c 'import abcpy.inferences, abcspark.abcpy_backend, pyspark' >&2
 echo "$spec" > "$stamp"
 echo "$venv/bin/python"

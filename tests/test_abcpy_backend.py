@@ -1,4 +1,4 @@
-"""abcspark.backends.BackendSpark: ABCpy's Backend semantics on Spark, and ABCpy's own schemes.
+"""abcspark.abcpy_backend.BackendSpark: ABCpy's Backend semantics on Spark, and ABCpy's own schemes.
 
 The semantics tests run here with the shared session. The scheme tests run ABCpy 0.6.3 in its
 own virtual environment (bash benchmarks/setup_abcpy.sh); they skip when it does not exist,
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from helpers import run_in_process_group
 
-from abcspark.backends import EMBED_LIMIT, BackendSpark
+from abcspark.abcpy_backend import EMBED_LIMIT, BackendSpark
 
 ROOT = Path(__file__).parent.parent
 ABCPY_PYTHON = ROOT / "benchmarks" / "peers" / "abcpy-venv" / "bin" / "python"

@@ -11,9 +11,9 @@ import pytest
 from helpers import assert_same_posterior, run_in_process_group
 
 from abcspark import PMCABC, RejectionABC, SimulationError
-from abcspark.barrier import BarrierCommunicator, BarrierEngine, task_cpus
+from abcspark.engines.barrier import BarrierCommunicator, BarrierEngine, task_cpus
 from abcspark.examples import height_problem
-from abcspark.ranks import RankFailed, Ranks, as_ranks, nested
+from abcspark.nested import RankFailed, Ranks, as_ranks, nested
 
 JOBS = Path(__file__).parent / "jobs"
 sys.path.insert(0, str(JOBS))
@@ -209,7 +209,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from pyspark.sql import SparkSession
 from abcspark import RejectionABC
-from abcspark.barrier import task_cpus
+from abcspark.engines.barrier import task_cpus
 from abcspark.examples import height_problem, summaries
 from abcspark.rng import split_rng
 from mpi_models import N_DRAWS, _share, twin_heights

@@ -1,5 +1,6 @@
 """Checkpoints: resume after a kill between or during generations, refuse other problems."""
 
+import json
 import os
 import signal
 import subprocess
@@ -41,7 +42,7 @@ def test_finished_checkpoint_returns_without_simulating(tmp_path, monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("a finished run must not simulate again")
 
-    monkeypatch.setattr("abcspark.pmc.sample_until", never)
+    monkeypatch.setattr("abcspark.algorithms.sequential.sample_until", never)
     assert_same_posterior(pmc().run(OBSERVED, seed=5, checkpoint=str(tmp_path)), full)
 
 
@@ -103,3 +104,42 @@ def test_killed_during_a_spark_generation_resumes_identically(tmp_path):
     assert second.returncode == 0, output[-3000:]
     expected = pmc().run(OBSERVED, seed=17)
     assert_same_posterior(Posterior.load(str(tmp_path / "out" / "posterior")), expected)
+
+
+def test_generations_without_run_json_are_refused(tmp_path):
+    pmc(generations=2).run(OBSERVED, seed=5, checkpoint=str(tmp_path))
+    (tmp_path / "run.json").unlink()
+    with pytest.raises(ValueError, match="must hold its run.json to resume"):
+        pmc().run(OBSERVED, seed=5, checkpoint=str(tmp_path))
+
+
+def test_a_missing_middle_generation_is_refused(tmp_path):
+    pmc(generations=3).run(OBSERVED, seed=5, checkpoint=str(tmp_path))
+    (tmp_path / "generation-0001.json").unlink()
+    with pytest.raises(ValueError, match=r"must hold generations 0 to 2 to resume \(got \[1\]"):
+        pmc(generations=3).run(OBSERVED, seed=5, checkpoint=str(tmp_path))
+
+
+def test_an_old_format_checkpoint_is_refused_with_its_version(tmp_path):
+    pmc(generations=1).run(OBSERVED, seed=5, checkpoint=str(tmp_path))
+    run = json.loads((tmp_path / "run.json").read_text())
+    del run["format"]
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    with pytest.raises(ValueError, match=r"format 2 \(got no format version \(abcspark 0.1\)\)"):
+        pmc().run(OBSERVED, seed=5, checkpoint=str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "name, content, match",
+    [
+        ("generation-0000.json", "{not json", "must be a JSON document written by abcspark"),
+        ("generation-0000.json", '{"generation": 0}', "must have the fields"),
+        ("generation-0001.parquet", "not parquet", "must hold a readable generation-0001"),
+        ("run.json", "[1, 2]", "must be a JSON object written by abcspark"),
+    ],
+)
+def test_damaged_checkpoint_files_get_a_clear_error(tmp_path, name, content, match):
+    pmc(generations=2).run(OBSERVED, seed=5, checkpoint=str(tmp_path))
+    (tmp_path / name).write_text(content)
+    with pytest.raises(ValueError, match=match):
+        pmc(generations=2).run(OBSERVED, seed=5, checkpoint=str(tmp_path))

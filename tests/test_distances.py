@@ -179,11 +179,19 @@ def test_callable_distance_checks_its_output_shape():
             r"distance must be a Distance or a callable \(stats, observed\) -> distances "
             r"\(got 3 that is a <class 'int'>\); use e.g. Euclidean\(\)\.",
         ),
-        ("euclidean", TypeError, "got 'euclidean' that is a <class 'str'>"),
+        ("euclidian", ValueError, r"distance must be one of \('euclidean', 'manhattan', "),
         (None, TypeError, "got None"),
         (Euclidean, TypeError, r"Distance instance \(got the class Euclidean\); use Euclidean\(\)"),
     ],
 )
-def test_as_distance_refuses_non_callables_and_classes(value, error, match):
+def test_as_distance_refuses_non_callables_classes_and_unknown_names(value, error, match):
     with pytest.raises(error, match=match):
         as_distance(value)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("euclidean", Euclidean), ("manhattan", Manhattan), ("scaled_euclidean", ScaledEuclidean)],
+)
+def test_names_are_shortcuts_for_the_distances(name, kind):
+    assert type(as_distance(name)) is kind

@@ -88,14 +88,16 @@ def test_mpi_ranks_must_fill_model_instances(tmp_path):
 
 
 def test_mpi_engine_needs_two_ranks():
-    done = run([sys.executable, "-c", "from abcspark.mpi import MPIEngine; MPIEngine()"])
+    done = run([sys.executable, "-c", "from abcspark.engines.mpi import MPIEngine; MPIEngine()"])
     assert done.returncode != 0
     assert "ValueError: the MPI engine needs at least 2 ranks (got 1)" in done.stderr
 
 
 def test_mpi_engine_without_mpi4py():
     hidden = "import sys; sys.modules['mpi4py'] = None\n"  # as if mpi4py were not installed
-    done = run([sys.executable, "-c", hidden + "from abcspark.mpi import MPIEngine; MPIEngine()"])
+    done = run(
+        [sys.executable, "-c", hidden + "from abcspark.engines.mpi import MPIEngine; MPIEngine()"]
+    )
     assert done.returncode != 0
     assert "ImportError: engine='mpi' needs mpi4py and an MPI library" in done.stderr
     assert "pip install 'abcspark[mpi]'" in done.stderr

@@ -1,7 +1,8 @@
 """Posterior plots: a PNG of the expected size that shows what the posterior says.
 
 The posterior is a real PMC-ABC run (NumPy engine) on the height problem; the tests read the
-figure's artists back and compare them with the posterior's own numbers.
+figure's artists back and compare them with numbers computed here from the weighted particles,
+not with the posterior's own methods, so a wrong credible interval fails them.
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ def labelled(fig, label):
     ]
 
 
+def band(fig, name, level):
+    """The (lower, upper) edges of the shaded credible interval on ``name``'s marginal."""
+    (patch,) = [
+        p for p in labelled(fig, f"{level:.0%} credible interval") if p.axes.get_xlabel() == name
+    ]
+    return np.array([patch.get_x(), patch.get_x() + patch.get_width()])
+
+
+def summary_text(fig):
+    return " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+
+
 def axis_with_xlabel(fig, xlabel, ylabel):
     (ax,) = [a for a in fig.axes if a.get_xlabel() == xlabel and a.get_ylabel() == ylabel]
     return ax
@@ -66,22 +79,35 @@ def test_axes_are_labelled_with_parameter_names_and_history(posterior):
     assert f"{len(posterior.samples):,} particles" in fig.get_suptitle()
 
 
+def test_the_default_band_holds_the_middle_95_percent_of_equally_weighted_draws():
+    draws = np.random.default_rng(3).normal([0.0, 10.0], [1.0, 3.0], size=(400, 2))
+    post = Posterior(pd.DataFrame(draws, columns=["a", "b"]), np.ones(400), np.zeros(400))
+    fig = post.plot()
+    # Equal weights put the k-th smallest of n draws at cumulative weight (k - 0.5) / n, which is
+    # numpy's "hazen" quantile; 2.5% lies below the band and 2.5% above.
+    expected = np.quantile(draws, [0.025, 0.975], axis=0, method="hazen")
+    np.testing.assert_allclose(band(fig, "a", 0.95), expected[:, 0])
+    np.testing.assert_allclose(band(fig, "b", 0.95), expected[:, 1])
+    assert f"[{expected[0, 0]:.4g}, {expected[1, 0]:.4g}]" in summary_text(fig)
+
+
 @pytest.mark.parametrize("level", [0.9, 0.5])
 def test_marginals_shade_the_credible_interval_and_mark_the_mean(posterior, level):
     fig = posterior.plot(level=level)
-    bands = labelled(fig, f"{level:.0%} credible interval")
-    means = labelled(fig, "posterior mean")
-    interval = posterior.credible_interval(level)
-    for name, band, mean in zip(posterior.names, bands, means):
-        assert band.axes.get_xlabel() == name
-        lower, upper = interval.loc[name]
-        assert band.get_x() == pytest.approx(lower)
-        assert band.get_x() + band.get_width() == pytest.approx(upper)
-        assert mean.get_xdata()[0] == pytest.approx(posterior.mean()[name])
-    assert len(bands) == len(means) == 2
-    summary = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
-    assert f"{level:.0%} interval" in summary
-    assert f"[{interval.loc['mu', 'lower']:.4g}, {interval.loc['mu', 'upper']:.4g}]" in summary
+    weights, tail = posterior.weights, (1 - level) / 2
+    for name in posterior.names:
+        values = posterior.samples[name].to_numpy()
+        lower, upper = band(fig, name, level)
+        # Each side of the band holds (1 - level) / 2 of the weight, up to the weight of the
+        # particle next to the edge (an edge falls between particles).
+        assert weights[values < lower].sum() == pytest.approx(tail, abs=weights.max())
+        assert weights[values > upper].sum() == pytest.approx(tail, abs=weights.max())
+        (mean,) = [
+            line for line in labelled(fig, "posterior mean") if line.axes.get_xlabel() == name
+        ]
+        assert mean.get_xdata()[0] == pytest.approx(np.average(values, weights=weights))
+        assert f"[{lower:.4g}, {upper:.4g}]" in summary_text(fig)
+    assert f"{level:.0%} interval" in summary_text(fig)
 
 
 def test_histograms_are_weighted(posterior):

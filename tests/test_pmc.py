@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from abcspark import PMCABC, MultivariateNormal, Normal, Poisson, Prior, Uniform, kernels
+from abcspark.engines import LocalEngine
 from abcspark.examples import NormalMean, height_problem
-from abcspark.pipeline import LocalEngine
 from abcspark.rng import batch_rng
 
 MODEL = NormalMean(prior_mean=0.0, prior_sd=2.0, sd=1.0, n_obs=10)
@@ -69,7 +69,7 @@ def test_chunked_kernel_density_equals_the_dense_sum(monkeypatch, method):
     particles = rng.normal(size=(60, 2))
     weights = rng.random(60)
     weights /= weights.sum()
-    kernel = kernels.make_kernel(method, particles, weights, rng.random(60), 0.5)
+    kernel = kernels.as_kernel(method).fit(particles, weights, rng.random(60), 0.5)
     theta = rng.normal(size=(25, 2))
     monkeypatch.setattr(kernels, "CHUNK_FLOATS", 2 * 60 * 3)  # 3 rows per chunk
     np.testing.assert_allclose(
@@ -81,7 +81,7 @@ def test_olcm_covariance_formula():
     particles = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
     weights = np.full(4, 0.25)
     distances = np.array([0.1, 0.2, 0.3, 5.0])
-    kernel = kernels.make_kernel("olcm", particles, weights, distances, 1.0)
+    kernel = kernels.OLCMKernel().fit(particles, weights, distances, 1.0)
     near = particles[:3]
     for j in range(4):
         expected = sum((x - particles[j])[:, None] * (x - particles[j])[None, :] for x in near) / 3
@@ -90,7 +90,7 @@ def test_olcm_covariance_formula():
 
 def test_kernel_sample_follows_the_mixture():
     particles = np.array([[0.0], [10.0]])
-    kernel = kernels.GaussianKernel(particles, np.array([0.25, 0.75]), np.array([[1.0]]))
+    kernel = kernels.GaussianMixture(particles, np.array([0.25, 0.75]), np.array([[1.0]]))
     draws = kernel.sample(20000, batch_rng(0, 0, 0))[:, 0]
     share = (draws > 5).mean()
     assert abs(share - 0.75) < 4 * math.sqrt(0.75 * 0.25 / 20000)
@@ -98,7 +98,7 @@ def test_kernel_sample_follows_the_mixture():
 
 def test_importance_weights_undo_the_proposal():
     # Proposal N(0, 1) for a Uniform(-3, 3) prior: weights ~ 1 / N(theta; 0, 1).
-    kernel = kernels.GaussianKernel(np.zeros((1, 1)), np.ones(1), np.eye(1))
+    kernel = kernels.GaussianMixture(np.zeros((1, 1)), np.ones(1), np.eye(1))
     theta = np.array([[0.0], [1.0], [2.0]])
     prior = Prior(x=Uniform(-3, 3))
     w = kernels.importance_weights(theta, prior.log_pdf(theta), kernel)
@@ -230,10 +230,11 @@ def test_explicit_epsilon_schedule():
     [
         (dict(n_particles=0), "n_particles must be a positive int"),
         (dict(generations=1.5), "generations must be a positive int"),
-        (dict(epsilon_quantile=1.0), r"epsilon_quantile must be in \(0, 1\)"),
+        (dict(epsilon_quantile=1.0), r"epsilon_quantile must be a number in \(0, 1\)"),
         (dict(kernel="student"), "kernel must be one of"),
-        (dict(epsilons=[]), "epsilons must be a non-empty list"),
-        (dict(epsilons=[1.0, -1.0]), "epsilons must be a non-empty list of non-negative"),
+        (dict(epsilons=[]), "epsilons must be a non-empty, non-increasing list"),
+        (dict(epsilons=[5.0, 8.0]), "epsilons must be a non-empty, non-increasing list"),
+        (dict(epsilons=[1.0, -1.0]), "non-increasing list of non-negative numbers"),
     ],
 )
 def test_bad_arguments(kwargs, match):
@@ -251,3 +252,59 @@ def test_discrete_prior_is_refused_with_a_fix():
 def test_checkpoint_needs_a_seed(tmp_path):
     with pytest.raises(ValueError, match="seed must be given with checkpoint"):
         PMCABC(MODEL.prior, MODEL, engine="numpy").run(OBSERVED, checkpoint=str(tmp_path))
+
+
+class ShrunkKernel(kernels.Kernel):
+    """A user's kernel: the Gaussian kernel at half its usual covariance."""
+
+    def fit(self, particles, weights, distances, epsilon):
+        return kernels.GaussianKernel(scale=1.0).fit(particles, weights, distances, epsilon)
+
+
+def test_kernels_are_objects_and_names_are_shortcuts():
+    assert isinstance(kernels.as_kernel("gaussian"), kernels.GaussianKernel)
+    assert isinstance(kernels.as_kernel("olcm"), kernels.OLCMKernel)
+    assert repr(kernels.GaussianKernel()) == "GaussianKernel(scale=2.0)"
+    assert kernels.GaussianKernel(3).to_dict() == {"type": "GaussianKernel", "scale": 3.0}
+    for bad, error, match in [
+        ("gauss", ValueError, r"kernel must be one of \('gaussian', 'olcm'\)"),
+        (kernels.GaussianKernel, TypeError, "kernel must be a name in"),
+    ]:
+        with pytest.raises(error, match=match):
+            PMCABC(MODEL.prior, MODEL, kernel=bad, engine="numpy")
+    with pytest.raises(ValueError, match=r"scale must be a number > 0 \(got 0\)"):
+        kernels.GaussianKernel(scale=0)
+
+
+def test_a_users_kernel_runs_and_is_recorded():
+    settings = dict(n_particles=200, generations=3, batch_size=200, engine="numpy")
+    mine = PMCABC(MODEL.prior, MODEL, kernel=ShrunkKernel(), **settings).run([0.5], seed=2)
+    same = PMCABC(MODEL.prior, MODEL, kernel=kernels.GaussianKernel(1.0), **settings).run(
+        [0.5], seed=2
+    )
+    np.testing.assert_array_equal(mine.samples.to_numpy(), same.samples.to_numpy())
+    assert mine.metadata["settings"]["kernel"] == {"type": "ShrunkKernel"}
+
+
+def test_numpy_scalars_are_accepted_where_numbers_are():
+    pmc = PMCABC(
+        MODEL.prior,
+        MODEL,
+        n_particles=np.int64(100),
+        generations=np.int32(2),
+        epsilon_quantile=np.float32(0.5),
+        batch_size=np.int64(100),
+        engine="numpy",
+    )
+    assert pmc.n_particles == 100 and type(pmc.n_particles) is int
+    assert len(pmc.run([0.5], seed=1).samples) == 100
+
+
+def test_keep_statistics_gives_the_accepted_particles_statistics():
+    posterior = PMCABC(
+        MODEL.prior, MODEL, n_particles=100, generations=2, engine="numpy", keep_statistics=True
+    ).run([0.5], seed=1)
+    stats = posterior.statistics
+    assert stats.shape == (100, 1)
+    distance = np.abs(stats[:, 0] - 0.5)
+    np.testing.assert_allclose(distance, posterior.distances, rtol=1e-12)

@@ -1,6 +1,7 @@
 """Posterior: weighted moments, quantiles, ESS, save/load (local and through Hadoop), to_spark,
 to_arviz."""
 
+import json
 import sys
 
 import numpy as np
@@ -166,3 +167,51 @@ def test_to_arviz_without_arviz_names_the_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "arviz", None)  # as if not installed
     with pytest.raises(ImportError, match="to_arviz needs arviz; pip install arviz"):
         posterior().to_arviz()
+
+
+def test_load_normalises_weights_saved_unnormalised(tmp_path):
+    post = posterior()
+    post.save(str(tmp_path / "run"))
+    frame = pd.read_parquet(tmp_path / "run" / "particles.parquet")
+    frame["weight"] *= 5.0  # another tool's weights, not summing to 1
+    frame.to_parquet(tmp_path / "run" / "particles.parquet", index=False)
+    loaded = Posterior.load(str(tmp_path / "run"))
+    np.testing.assert_allclose(loaded.weights.sum(), 1.0, rtol=0, atol=1e-12)
+    pd.testing.assert_series_equal(loaded.mean(), post.mean(), rtol=1e-12)
+
+
+def test_statistics_travel_with_the_posterior(tmp_path):
+    post = posterior()
+    stats = np.arange(2.0 * len(post.samples)).reshape(-1, 2)
+    with_stats = Posterior(post.samples, post.weights, post.distances, post.history, {}, stats)
+    with_stats.save(str(tmp_path / "run"))
+    loaded = Posterior.load(str(tmp_path / "run"))
+    np.testing.assert_array_equal(loaded.statistics, stats)
+    assert loaded.names == post.names
+    with pytest.raises(ValueError, match=r"statistics must have shape \(n, k\) with n = "):
+        Posterior(post.samples, post.weights, post.distances, statistics=stats[:-1])
+
+
+@pytest.mark.parametrize(
+    "damage, match",
+    [
+        (lambda d: d.pop("format"), r"format 2 \(got no format version"),
+        (lambda d: d.update(format=99), r"format 2 \(got format 99\)"),
+        (lambda d: d.pop("history"), "must hold a whole saved posterior"),
+    ],
+)
+def test_old_foreign_or_damaged_posteriors_are_refused(tmp_path, damage, match):
+    posterior().save(str(tmp_path / "run"))
+    path = tmp_path / "run" / "metadata.json"
+    document = json.loads(path.read_text())
+    damage(document)
+    path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match=match):
+        Posterior.load(str(tmp_path / "run"))
+
+
+def test_damaged_particles_are_refused(tmp_path):
+    posterior().save(str(tmp_path / "run"))
+    (tmp_path / "run" / "particles.parquet").write_bytes(b"PAR1 but not really")
+    with pytest.raises(ValueError, match="must hold a whole saved posterior"):
+        Posterior.load(str(tmp_path / "run"))

@@ -10,21 +10,22 @@ import io
 import os
 import re
 
-from abcspark import PMCABC
+from abcspark import PMCABC, GenerationRecord
 from abcspark.examples import height_problem
 from abcspark.progress import Progress
 
 
 def record(generation, seconds=2.0):
-    return {
-        "generation": generation,
-        "epsilon": float("inf") if generation == 0 else 10.0 / generation,
-        "acceptance_rate": 1.0 / (generation + 1),
-        "n_simulations": 1000 * (generation + 1),
-        "ess": 480.4,
-        "n_failed": 0,
-        "seconds": seconds,
-    }
+    return GenerationRecord(
+        generation=generation,
+        epsilon=float("inf") if generation == 0 else 10.0 / generation,
+        n_proposals=1000 * (generation + 1),
+        n_simulations=1000 * (generation + 1),
+        acceptance_rate=1.0 / (generation + 1),
+        ess=480.4,
+        n_failed=0,
+        seconds=seconds,
+    )
 
 
 def test_line_shows_the_last_generation_and_the_time_left():

@@ -72,8 +72,8 @@ def test_unreachable_epsilon_reports_the_acceptance_rate():
     [
         (dict(epsilon=0.5), "run needs one stopping mode"),
         (dict(epsilon=0.5, n_samples=10, quantile=0.1), "run needs one stopping mode"),
-        (dict(quantile=1.5, n_simulations=100), r"quantile must be in \(0, 1\]"),
-        (dict(epsilon=-1.0, n_samples=10), "epsilon must be a non-negative number"),
+        (dict(quantile=1.5, n_simulations=100), r"quantile must be a number in \(0, 1\]"),
+        (dict(epsilon=-1.0, n_samples=10), "epsilon must be a number >= 0"),
         (dict(epsilon=0.5, n_samples=0), "n_samples must be a positive int"),
     ],
 )
@@ -95,7 +95,13 @@ def test_bad_run_arguments(kwargs, match):
             (MODEL.prior, MODEL),
             dict(batch_timeout=0),
             ValueError,
-            "batch_timeout must be a positive",
+            "batch_timeout must be a number > 0",
+        ),
+        (
+            (MODEL.prior, MODEL),
+            dict(batch_timeout="5"),
+            ValueError,
+            r"batch_timeout must be a number > 0 \(got '5'\)",
         ),
     ],
 )

@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 
 from abcspark import Euclidean, Prior, SimulationError, Uniform
+from abcspark.batch import BatchTask
+from abcspark.dry_run import dry_run
 from abcspark.rng import batch_rng
-from abcspark.simulation import TALLY, BatchTask, check_observed, dry_run
+from abcspark.rows import TALLY
+from abcspark.validation import check_observed
 
 PRIOR = Prior(a=Uniform(0, 1), b=Uniform(0, 1))
 
@@ -146,3 +149,49 @@ def test_dry_run_rejects_bad_simulators(simulate, error, match):
 def test_observed_checks(observed, error, match):
     with pytest.raises(error, match=match):
         check_observed(observed, vectorized=True)
+
+
+def test_a_simulator_that_changes_theta_in_place_does_not_change_the_particles():
+    def exp_in_place(theta, rng):
+        theta[:, 1] = np.exp(theta[:, 1]) + 10.0  # outside the prior if it were kept
+        return theta + 0.0 * rng.random(theta.shape)
+
+    frame = task(exp_in_place, epsilon=np.inf).run(0)
+    particles = frame[frame["index"] != TALLY]
+    assert particles["b"].between(0, 1).all()
+    expected = PRIOR.sample(50, batch_rng(1, 0, 0))
+    np.testing.assert_array_equal(particles[["a", "b"]].to_numpy(), expected)
+
+
+def test_a_per_parameter_simulator_that_changes_theta_in_place_does_not_either():
+    def one_in_place(theta, rng):
+        theta[1] = 99.0
+        return theta
+
+    frame = task(
+        one_in_place, vectorized=False, distance=lambda s, o: float(s[0]), epsilon=np.inf
+    ).run(0)
+    assert frame.loc[frame["index"] != TALLY, "b"].between(0, 1).all()
+
+
+def test_a_nan_distance_raises_under_on_error_raise():
+    def nan_distance(stats, observed):
+        out = np.abs(stats[:, 0] - observed[0])
+        out[stats[:, 0] > 0.9] = np.nan
+        return out
+
+    with pytest.raises(SimulationError, match="gave a NaN or inf distance in generation 0"):
+        task(identity, distance=nan_distance).run(0)
+    frame = task(identity, distance=nan_distance, on_error="skip", epsilon=np.inf).run(0)
+    tally = frame[frame["index"] == TALLY].iloc[0]
+    assert tally["n_failed"] == (PRIOR.sample(50, batch_rng(1, 0, 0))[:, 0] > 0.9).sum() > 0
+
+
+def test_statistics_are_carried_only_when_asked_for():
+    plain = task(identity, epsilon=0.3).columns(0)
+    kept = task(identity, epsilon=0.3, keep_statistics=True).columns(0)
+    assert not any(c.startswith("_stat_") for c in plain)
+    particles = kept["index"] != TALLY
+    theta = np.column_stack([kept["a"], kept["b"]])[particles]
+    stats = np.column_stack([kept["_stat_0"], kept["_stat_1"]])[particles]
+    np.testing.assert_array_equal(stats, theta)  # the identity simulator

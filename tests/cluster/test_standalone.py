@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shlex
 import signal
 import sys
 import urllib.request
@@ -38,6 +39,20 @@ def test_command_line_cluster_starts_and_stops_on_ctrl_c(drivers, tmp_path):
     assert [w["state"] for w in workers] == ["ALIVE"]
     assert len(daemons) >= 2  # the master's and the worker's JVMs
     assert sorted(p.name for p in logs.glob("*.log")) == ["master.log", "worker-0.log"]
+    cli.send_signal(signal.SIGINT)
+    assert cli.wait(timeout=120) == 0
+    assert [pid for pid in daemons if running(pid)] == []
+
+
+def test_command_line_cluster_stops_on_ctrl_c_when_started_ignoring_it(drivers, tmp_path):
+    # As from nohup, a background job or some CI runners: SIGINT is SIG_IGN on entry, and
+    # exec keeps it so; the CLI must install its own handler for Ctrl-C to stop it.
+    command = [sys.executable, "-m", "abcspark.standalone", "--workers", "1"]
+    command += ["--log-dir", str(tmp_path / "cli-logs")]
+    cli = drivers.start("cli", ["sh", "-c", f"trap '' INT; exec {shlex.join(command)}"])
+    drivers.wait_for(cli, "Press Ctrl-C to stop")
+    daemons = descendants(cli.pid)
+    assert len(daemons) >= 2  # the master's and the worker's JVMs
     cli.send_signal(signal.SIGINT)
     assert cli.wait(timeout=120) == 0
     assert [pid for pid in daemons if running(pid)] == []

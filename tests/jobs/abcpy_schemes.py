@@ -2,7 +2,7 @@
 
 Runs in ABCpy's virtual environment (benchmarks/setup_abcpy.sh). Each scheme runs twice with
 the same seed and a deterministic distance (Euclidean): on BackendDummy and on
-abcspark.backends.BackendSpark (local[2], two attempts per task). "pmcabc_retried" uses a model
+abcspark.abcpy_backend.BackendSpark (local[2], two attempts per task). "pmcabc_retried" uses a model
 that fails the first attempt of every second partition's task, so Spark retries them. Prints
 one JSON line: for each scheme, the journal fields that differ (none expected), the number of
 particles and simulations, and the seconds both runs took.
@@ -21,7 +21,7 @@ from abcpy.distances import Euclidean
 from abcpy.inferences import PMCABC, SMCABC, RejectionABC
 from abcpy.statistics import Identity
 
-from abcspark.backends import BackendSpark
+from abcspark.abcpy_backend import BackendSpark
 from abcspark.examples import height_observations
 
 OBSERVED = [height_observations().tolist()]

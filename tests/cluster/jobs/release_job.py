@@ -26,8 +26,8 @@ from cluster_models import SEED, SETTINGS
 from pyspark.sql import SparkSession
 
 from abcspark import PMCABC, get_spark
+from abcspark.engines import SparkEngine
 from abcspark.examples import height_problem
-from abcspark.pipeline import SparkEngine
 
 
 def simulate(theta, rng):

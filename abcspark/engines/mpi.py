@@ -28,9 +28,9 @@ from typing import Any, Optional
 
 import pandas as pd
 
-from abcspark.pipeline import keep_best
-from abcspark.ranks import Ranks, check_size
-from abcspark.simulation import BatchTask
+from abcspark.batch import BatchTask
+from abcspark.nested import Ranks, check_size
+from abcspark.rows import keep_best
 
 _COMMAND, _RESULT = 1, 2
 """Message tags: rank 0 to a model instance's first rank, and back."""

@@ -1,7 +1,7 @@
 """Nested simulators on Spark: ranks as barrier-mode tasks, or threads within one task.
 
 :class:`BarrierEngine` runs a nested simulator (see :func:`abcspark.nested` and
-:mod:`abcspark.ranks`) in Spark's barrier execution mode: each model instance is
+:mod:`abcspark.nested`) in Spark's barrier execution mode: each model instance is
 ``process_per_model`` gang-scheduled tasks, and their :class:`BarrierCommunicator` exchanges
 pickled messages through ``BarrierTaskContext.allGather``.
 
@@ -24,8 +24,10 @@ from typing import Any, Iterator, Optional
 
 import pandas as pd
 
-from abcspark.pipeline import SparkEngine, executor_error, load_task, run_batches
-from abcspark.ranks import DONE, Communicator, Ranks, check_size
+from abcspark.batch import run_batches
+from abcspark.communicators import DONE, Communicator
+from abcspark.engines.spark import SparkEngine, executor_error, load_task
+from abcspark.nested import Ranks, check_size
 
 
 class BarrierCommunicator(Communicator):

@@ -1,8 +1,10 @@
-"""One batch of simulations: propose, simulate, score, keep.
+"""One batch of simulations: propose, simulate, score, keep; and batches run in order.
 
 A :class:`BatchTask` is everything an executor needs to run any batch of one generation. It
 is shipped once per generation (a broadcast on Spark) and run as ``task.run(batch)``, the same
-code in every engine, so the NumPy engine and both Spark paths give the same bits.
+code in every engine, so the NumPy engine and both Spark paths give the same bits. Its output
+is the row format of :mod:`abcspark.rows`; :func:`run_batches` is the loop every engine runs
+over its share of batches.
 """
 
 from __future__ import annotations
@@ -10,16 +12,17 @@ from __future__ import annotations
 import signal
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import numpy as np
 import pandas as pd
 
 from abcspark.rng import batch_rng
+from abcspark.rows import TALLY, concat, keep_best, particle_columns
 
 ON_ERROR = ("raise", "skip")
-TALLY = -1
-"""``index`` of the one row per batch that carries its counts instead of a particle."""
+ROWS_PER_FRAME = 10_000
+"""Rows gathered before an engine hands a frame on (Spark's Arrow batches hold 10,000)."""
 
 
 class SimulationError(ValueError):
@@ -53,6 +56,8 @@ class BatchTask:
         What a simulation that raises or returns NaN/inf does.
     batch_timeout : float or None
         Seconds a batch may take before it fails with :class:`SimulationError`.
+    keep_statistics : bool
+        Carry each kept particle's simulated statistics in the rows (vectorized only).
     """
 
     seed: int
@@ -68,6 +73,7 @@ class BatchTask:
     vectorized: bool = True
     on_error: str = "raise"
     batch_timeout: Optional[float] = None
+    keep_statistics: bool = False
 
     def run(self, batch: int) -> pd.DataFrame:
         """Run one batch; return its kept particles and one tally row (``index == TALLY``)."""
@@ -93,30 +99,37 @@ class BatchTask:
             ``batch, index, distance, n_simulated, n_failed`` and one column per parameter,
             each of shape (m + 1,) for m kept particles and the tally row.
         """
-        with _deadline(self.batch_timeout, f"batch {batch} of generation {self.generation}"):
+        with deadline(self.batch_timeout, f"batch {batch} of generation {self.generation}"):
             rng = batch_rng(self.seed, self.generation, batch)
             theta = np.asarray(self.proposal.sample(self.batch_size, rng), dtype=np.float64)
             index = np.flatnonzero(self.in_support(theta))
             theta = theta[index]
             if self.vectorized:
-                distances = self._score_vectorized(theta, rng, batch)
+                distances, stats = self._score_vectorized(theta, rng, batch)
             else:
-                distances = self._score_each(theta, rng, batch)
+                distances, stats = self._score_each(theta, rng, batch), None
         failed = np.isnan(distances)
         kept = distances <= min(self.epsilon, bound)  # NaN (failed) compares False
         if best is not None and np.count_nonzero(kept) > best:
             kept &= distances <= np.partition(distances[kept], best - 1)[best - 1]
         return particle_columns(
-            self.names, batch, index[kept], theta[kept], distances[kept], len(index), failed.sum()
+            self.names,
+            batch,
+            index[kept],
+            theta[kept],
+            distances[kept],
+            len(index),
+            failed.sum(),
+            stats[kept] if self.keep_statistics else None,
         )
 
-    def _score_vectorized(
-        self, theta: np.ndarray, rng: np.random.Generator, batch: int
-    ) -> np.ndarray:
+    def _score_vectorized(self, theta: np.ndarray, rng: np.random.Generator, batch: int) -> tuple:
+        """Distances ``(n,)`` (NaN where a simulation failed) and statistics ``(n, k)``."""
         if len(theta) == 0:
-            return np.empty(0)
+            return np.empty(0), np.empty((0, len(self.observed)))
         try:
-            stats = np.asarray(self.simulate(theta, rng), dtype=np.float64)
+            # A copy: a simulator that changes theta in place must not change the particles.
+            stats = np.asarray(self.simulate(theta.copy(), rng), dtype=np.float64)
         except SimulationError:
             raise  # a batch timeout, not a failure of this simulation
         except Exception as exc:
@@ -125,7 +138,7 @@ class BatchTask:
             self._fail(
                 batch, self._first_failing_row(theta, batch), f"raised {type(exc).__name__}: {exc}"
             )
-            return np.full(len(theta), np.nan)
+            return np.full(len(theta), np.nan), np.full((len(theta), len(self.observed)), np.nan)
         if stats.shape[:1] != theta.shape[:1] or stats.ndim != 2:
             raise SimulationError(
                 f"simulate must return shape (n, k) with n = {len(theta)} "
@@ -136,8 +149,11 @@ class BatchTask:
         if bad.any():
             self._fail(batch, theta[np.argmax(bad)], "returned NaN or inf")
         distances = np.asarray(self.distance(stats, self.observed), dtype=np.float64)
-        distances[bad | ~np.isfinite(distances)] = np.nan
-        return distances
+        undefined = ~bad & ~np.isfinite(distances)
+        if undefined.any():
+            self._fail(batch, theta[np.argmax(undefined)], "gave a NaN or inf distance")
+        distances[bad | undefined] = np.nan
+        return distances, stats
 
     def _first_failing_row(self, theta: np.ndarray, batch: int) -> np.ndarray:
         if self.on_error == "skip":
@@ -145,7 +161,7 @@ class BatchTask:
         rng = batch_rng(self.seed, self.generation, batch)
         for row in theta:
             try:
-                self.simulate(row[None, :], rng)
+                self.simulate(row[None, :].copy(), rng)
             except SimulationError:
                 raise
             except Exception:
@@ -156,7 +172,7 @@ class BatchTask:
         distances = np.full(len(theta), np.nan)
         for i, row in enumerate(theta):
             try:
-                value = float(self.distance(self.simulate(row, rng), self.observed))
+                value = float(self.distance(self.simulate(row.copy(), rng), self.observed))
             except SimulationError:
                 raise  # a batch timeout, not a failure of this simulation
             except Exception as exc:
@@ -178,36 +194,7 @@ class BatchTask:
             )
 
 
-def particle_columns(
-    names: list,
-    batch: int,
-    index: np.ndarray,
-    theta: np.ndarray,
-    distances: np.ndarray,
-    n_simulated: int,
-    n_failed: int,
-) -> dict:
-    """Kept particles of one batch followed by its tally row, in the engines' row schema."""
-    n = len(index)
-    columns = {
-        "batch": np.full(n + 1, batch, dtype=np.int64),
-        "index": np.append(index, TALLY).astype(np.int64),
-        "distance": np.append(distances, np.nan),
-        "n_simulated": np.append(np.zeros(n, dtype=np.int64), n_simulated),
-        "n_failed": np.append(np.zeros(n, dtype=np.int64), n_failed),
-    }
-    for j, name in enumerate(names):
-        columns[name] = np.append(theta[:, j], np.nan)
-    return columns
-
-
-def row_schema(names: list) -> str:
-    """The Spark DDL schema of :func:`particle_columns` rows."""
-    params = ", ".join(f"`{name}` double" for name in names)
-    return f"batch long, index long, distance double, n_simulated long, n_failed long, {params}"
-
-
-class _deadline:
+class deadline:
     """Raise :class:`SimulationError` when ``what`` (a batch, the dry run) runs over ``seconds``.
 
     Uses SIGALRM, so it needs the main thread of a POSIX process; that is where Spark's Python
@@ -240,83 +227,37 @@ class _deadline:
         )
 
 
-def check_observed(observed: Any, vectorized: bool) -> Any:
-    """Return observed statistics as a finite float vector ``(k,)`` (any object if per-parameter).
+def run_batches(
+    task: BatchTask, batches: Iterator[int], best: Optional[int]
+) -> Iterator[pd.DataFrame]:
+    """Run batches in order; with ``best``, keep only the ``best`` particles seen so far.
 
-    Raises
-    ------
-    TypeError, ValueError
-        If vectorized and ``observed`` is not a finite numeric vector.
+    Batches are gathered into frames of about ``ROWS_PER_FRAME`` rows: one pandas frame (and
+    one Arrow batch) per batch would cost more than a cheap simulator's batch. A top-k passes
+    its current ``best``-th distance to the next batches, which then keep only rows that can
+    still enter it, so quantile mode never frames the simulations it drops.
     """
-    if not vectorized:
-        return observed
-    try:
-        values = np.asarray(observed, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"observed must be numeric summary statistics, shape (k,) (got {type(observed)}); "
-            "pass the observed data's summaries, e.g. np.array([mean, sd])."
-        ) from None
-    if values.ndim != 1 or values.size == 0:
-        raise ValueError(
-            f"observed must have shape (k,) (got {values.shape}); pass one vector of summary "
-            "statistics, e.g. observed.ravel()."
-        )
-    if not np.isfinite(values).all():
-        raise ValueError(
-            f"observed must be finite (got {values.tolist()}); remove NaN/inf summaries."
-        )
-    return values
-
-
-def dry_run(task: BatchTask, theta: np.ndarray, rng: np.random.Generator) -> Optional[np.ndarray]:
-    """Run the simulator on a few parameter rows on the driver before any Spark job.
-
-    Shape errors, non-numeric output and NaN show up here as a plain local traceback, and a
-    hang as an error after ``batch_timeout`` (when the driver calls from its main thread).
-
-    Returns
-    -------
-    ndarray, shape (n, k), or None
-        The simulated statistics of a vectorized simulator (None for per-parameter ones).
-    """
-    on_main = threading.current_thread() is threading.main_thread()
-    with _deadline(task.batch_timeout if on_main else None, "the dry run on the driver"):
-        return _dry_run(task, theta, rng)
-
-
-def _dry_run(task: BatchTask, theta: np.ndarray, rng: np.random.Generator) -> Optional[np.ndarray]:
-    if not task.vectorized:
-        for row in theta:
-            value = task.distance(task.simulate(row, rng), task.observed)
-            if not np.isfinite(np.asarray(value, dtype=np.float64)).all():
-                raise SimulationError(
-                    f"the distance of a dry-run simulation must be a finite number (got {value!r}) "
-                    f"at parameters {row.tolist()}; check the simulator and the distance."
-                )
-        return None
-    raw = task.simulate(theta, rng)
-    try:
-        stats = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"simulate must return numbers, an ndarray of shape (n, k) (got {type(raw)}); "
-            "return summary statistics as floats, or pass vectorized=False for simulators that "
-            "return other objects."
-        ) from None
-    n, k = len(theta), len(task.observed)
-    if stats.shape != (n, k):
-        raise ValueError(
-            f"simulate must return shape (n, k) = ({n}, {k}) for {n} parameter rows and {k} "
-            f"observed statistics (got {stats.shape}); return one row of k summary statistics "
-            "per parameter row."
-        )
-    finite = np.isfinite(stats).all(axis=1)
-    if not finite.all() and (task.on_error == "raise" or not finite.any()):
-        row = int(np.argmax(~finite))
-        raise SimulationError(
-            f"simulate returned NaN or inf in the dry run at parameters {theta[row].tolist()} "
-            f"(statistics {stats[row].tolist()}); fix the simulator, or pass on_error='skip' "
-            "if some parameters legitimately fail."
-        )
-    return stats
+    pieces: List[dict] = []
+    rows = particles = 0
+    bound = np.inf
+    distances = np.empty(0)
+    for batch in batches:
+        columns = task.columns(batch, best, bound)
+        pieces.append(columns)
+        rows += len(columns["index"])
+        if best is None:
+            if rows >= ROWS_PER_FRAME:
+                yield concat(pieces)
+                pieces, rows = [], 0
+            continue
+        found = columns["distance"][columns["index"] != TALLY]
+        distances = np.concatenate([distances, found])
+        particles += len(found)
+        if len(distances) >= best:
+            bound = np.partition(distances, best - 1)[best - 1]
+            distances = distances[distances <= bound]
+        if particles > 2 * best + ROWS_PER_FRAME:
+            kept = keep_best(concat(pieces), best)
+            pieces, particles = [{c: kept[c].to_numpy() for c in kept}], best
+    if pieces:
+        yield concat(pieces) if best is None else keep_best(concat(pieces), best)

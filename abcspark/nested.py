@@ -19,9 +19,9 @@ plain vectorized twin drawing every share in one process gets the same numbers::
 :func:`as_ranks` wraps such a simulator as :class:`Ranks`, which every engine calls like a plain
 one. Where the ranks run:
 
-- ``engine='spark'``: :class:`abcspark.barrier.BarrierEngine`, Spark's barrier execution mode,
-  with one :class:`abcspark.barrier.BarrierCommunicator` per task.
-- ``engine='mpi'``: :class:`abcspark.mpi.MPIEngine`, with one split MPI communicator per instance.
+- ``engine='spark'``: :class:`abcspark.engines.BarrierEngine`, Spark's barrier execution mode,
+  with one :class:`abcspark.engines.barrier.BarrierCommunicator` per task.
+- ``engine='mpi'``: :class:`abcspark.engines.MPIEngine`, one split MPI communicator per instance.
 - ``engine='numpy'``, or an engine that knows nothing of ranks: the ranks are threads of the
   process that runs the batch (:class:`ThreadCommunicator`); the driver's dry run does the same.
 """
@@ -30,20 +30,15 @@ from __future__ import annotations
 
 import copy
 import inspect
-import numbers
 import threading
-from abc import ABC, abstractmethod
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 
-from abcspark.simulation import SimulationError
-
-DONE = "done"
-"""What a rank posts once its batches are over; ``_post`` returns it as it is, never pickled."""
-_END = "the end of simulate"
-"""The exchange after each call of a rank's simulator: rank 0's value and every rank's error."""
+from abcspark.batch import SimulationError
+from abcspark.communicators import END, Board, Communicator, ThreadCommunicator
+from abcspark.validation import positive_int
 
 
 def nested(process_per_model: int) -> Callable:
@@ -83,12 +78,7 @@ def nested(process_per_model: int) -> Callable:
 
 def check_size(value: Any) -> int:
     """``value`` as ranks per model instance, if it is a positive int; else a ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(
-            f"process_per_model must be a positive int (got {value!r}); e.g. "
-            "process_per_model=2 for two ranks per model instance."
-        )
-    return int(value)
+    return positive_int("process_per_model", value, "2")
 
 
 def as_ranks(simulate: Callable) -> Callable:
@@ -142,7 +132,7 @@ class Ranks:
         return partial(_call_rank, self.simulate, comm)
 
     def __call__(self, theta: np.ndarray, rng: np.random.Generator) -> Any:
-        board = _Board(self.size)
+        board = Board(self.size)
         threads = [
             threading.Thread(
                 target=_thread_rank,
@@ -181,7 +171,7 @@ def _call_rank(simulate: Callable, comm: Any, theta: np.ndarray, rng: np.random.
         value, error = None, f"{type(exc).__name__}: {exc}"
     outcome = (value if comm.rank == 0 else None, error)
     if isinstance(comm, Communicator):
-        outcomes = comm._exchange(_END, outcome)
+        outcomes = comm._exchange(END, outcome)
     else:
         outcomes = comm.allgather(outcome)  # an mpi4py communicator
     failed = [(rank, error) for rank, (_, error) in enumerate(outcomes) if error is not None]
@@ -205,121 +195,3 @@ def _thread_rank(
         comm.finish()
     except SimulationError:
         pass  # rank 0 failed and freed the other ranks
-
-
-class Communicator(ABC):
-    """The collectives of one model instance, with mpi4py's names and semantics.
-
-    Every collective is one exchange in which each rank posts a message and receives those of
-    all ranks of its instance, so ranks must call the same collectives in the same order; a
-    mismatch raises :class:`~abcspark.SimulationError` naming both calls.
-
-    Attributes
-    ----------
-    rank : int
-        This rank, ``0 <= rank < size``.
-    size : int
-        Ranks in the model instance.
-    """
-
-    rank: int
-    size: int
-
-    def allgather(self, value: Any) -> list:
-        """Every rank's ``value``, in rank order, on every rank."""
-        return self._exchange("allgather", value)
-
-    def gather(self, value: Any, root: int = 0) -> Optional[list]:
-        """Every rank's ``value`` in rank order on ``root``; None on the other ranks."""
-        values = self._exchange(f"gather(root={self._root(root)})", value)
-        return values if self.rank == root else None
-
-    def bcast(self, value: Any, root: int = 0) -> Any:
-        """``root``'s ``value`` on every rank."""
-        sent = value if self.rank == root else None
-        return self._exchange(f"bcast(root={self._root(root)})", sent)[root]
-
-    def barrier(self) -> None:
-        """Wait until every rank of the instance gets here."""
-        self._exchange("barrier", None)
-
-    def finish(self) -> None:
-        """Take part in exchanges until every rank that shares them has finished too."""
-        while any(message != DONE for message in self._post(DONE)):
-            pass
-
-    @abstractmethod
-    def _post(self, message: Any) -> list:
-        """Post ``message``; return the messages of every rank that shares exchanges."""
-
-    def _members(self, messages: list) -> list:
-        """The messages of this rank's model instance among those returned by ``_post``."""
-        return messages
-
-    def _exchange(self, call: str, value: Any) -> list:
-        values = []
-        for rank, message in enumerate(self._members(self._post((call, value)))):
-            if message == DONE or message[0] != call:
-                if message == DONE:
-                    other = "finished its batches"
-                elif message[0] == _END and message[1][1] is not None:
-                    other = f"raised {message[1][1]}"
-                else:
-                    other = f"reached {message[0]}"
-                raise SimulationError(
-                    f"rank {rank} of a model instance {other} while rank {self.rank} reached "
-                    f"{call}; every rank must call the same collectives in the same order."
-                )
-            values.append(message[1])
-        return values
-
-    def _root(self, root: int) -> int:
-        if isinstance(root, bool) or not isinstance(root, numbers.Integral):
-            root = -1
-        if not 0 <= root < self.size:
-            raise ValueError(
-                f"root must be a rank of this model instance, 0 to {self.size - 1} (got {root!r})."
-            )
-        return int(root)
-
-
-class _Board:
-    """Where the thread ranks of one model instance post their messages."""
-
-    def __init__(self, size: int):
-        self.messages: list = [None] * size
-        self.turn = threading.Barrier(size)
-
-    def abort(self) -> None:
-        self.turn.abort()
-
-
-class ThreadCommunicator(Communicator):
-    """The communicator of ranks that are threads of one process.
-
-    Parameters
-    ----------
-    rank : int
-        This thread's rank.
-    board : _Board
-        Shared by the threads of one model instance.
-    """
-
-    def __init__(self, rank: int, board: _Board):
-        self.rank, self.size, self.board = rank, len(board.messages), board
-
-    def _post(self, message: Any) -> list:
-        self.board.messages[self.rank] = message
-        self._wait()
-        messages = list(self.board.messages)
-        self._wait()  # nobody posts the next message before everyone has read this one
-        return messages
-
-    def _wait(self) -> None:
-        try:
-            self.board.turn.wait()
-        except threading.BrokenBarrierError:
-            raise SimulationError(
-                f"rank 0 of this model instance failed while rank {self.rank} waited for it; "
-                "see rank 0's error."
-            ) from None

@@ -1,4 +1,4 @@
-"""Rejection ABC as a Spark pipeline."""
+"""Rejection ABC as a Spark pipeline: one generation of prior draws, three ways to stop."""
 
 from __future__ import annotations
 
@@ -8,19 +8,20 @@ import time
 from typing import Any, Callable, Optional
 
 import numpy as np
-import pandas as pd
 
-from abcspark.distances import Euclidean
-from abcspark.generation import sample_best, sample_until
+from abcspark.algorithms.base import Algorithm
+from abcspark.history import GenerationRecord
 from abcspark.posterior import Posterior
 from abcspark.priors import Prior
-from abcspark.problem import Problem, versions
+from abcspark.problem import Problem
 from abcspark.rng import check_seed
+from abcspark.sampling import Sample, sample_best, sample_until
+from abcspark.validation import positive_int, real
 
 log = logging.getLogger("abcspark")
 
 
-class RejectionABC:
+class RejectionABC(Algorithm):
     """Rejection ABC: keep the prior draws whose simulations land close to the data.
 
     Three ways to stop: ``epsilon`` with ``n_samples`` (simulate until that many are
@@ -51,11 +52,15 @@ class RejectionABC:
         Seconds one batch may take before it fails with a clear error.
     engine : {'spark', 'numpy'} or engine object, default 'spark'
         Spark (given, active or embedded ``local[*]`` session), this process with NumPy, or an
-        object with the interface of :class:`abcspark.pipeline.LocalEngine` (e.g. the MPI engine).
+        object with the interface of :class:`abcspark.engines.Engine` (e.g. an
+        :class:`~abcspark.engines.MPIEngine`).
     parallelism : int, optional
         Partitions per Spark job; default the session's ``defaultParallelism``.
     spark : pyspark.sql.SparkSession, optional
         The session to use; default the active one, else an embedded ``local[*]``.
+    keep_statistics : bool, default False
+        Keep the accepted particles' simulated statistics (``posterior.statistics``), e.g. for
+        regression adjustment; vectorized simulators only.
 
     References
     ----------
@@ -75,31 +80,13 @@ class RejectionABC:
     (200, True)
     """
 
+    name = "RejectionABC"
+
     def __init__(
-        self,
-        prior: Prior,
-        simulate: Callable,
-        distance: Any = None,
-        *,
-        vectorized: bool = True,
-        batch_size: int = 1000,
-        on_error: str = "raise",
-        batch_timeout: Optional[float] = None,
-        engine: str = "spark",
-        parallelism: Optional[int] = None,
-        spark: Any = None,
+        self, prior: Prior, simulate: Callable, distance: Any = "euclidean", **problem: Any
     ):
-        self.problem = Problem(
-            prior,
-            simulate,
-            Euclidean() if distance is None else distance,
-            vectorized,
-            batch_size,
-            on_error,
-            batch_timeout,
-            engine,
-            parallelism,
-            spark,
+        super().__init__(
+            Problem(prior, simulate, "euclidean" if distance is None else distance, **problem)
         )
 
     def run(
@@ -142,30 +129,23 @@ class RejectionABC:
         ------
         ValueError
             On a bad combination of arguments, bad ``observed``, a failing simulator, or
-            (:class:`~abcspark.generation.BudgetExhausted`) when ``max_simulations`` runs out.
+            (:class:`~abcspark.BudgetExhausted`) when ``max_simulations`` runs out.
         """
-        mode = _mode(epsilon, n_samples, n_simulations, quantile)
+        mode, epsilon, n_samples, n_simulations, quantile = _mode(
+            epsilon, n_samples, n_simulations, quantile
+        )
         seed = check_seed(seed)
+        max_simulations = positive_int("max_simulations", max_simulations, "10**9")
         started = time.perf_counter()
-        problem = self.problem
-        observed, distance = problem.prepare(observed, seed)
-        engine = problem.engine()
+        observed, distance = self.problem.prepare(observed, seed)
+        engine = self.problem.engine()
         threshold = np.inf if mode == "quantile" else float(epsilon)
-        shared = engine.share(problem.task(seed, 0, problem.prior, threshold, observed, distance))
+        task = self.problem.task(seed, 0, self.problem.prior, threshold, observed, distance)
+        shared = engine.share(task)
         try:
-            if mode == "until":
-                sample = sample_until(
-                    engine,
-                    shared,
-                    n_samples,
-                    problem.batch_size,
-                    max_simulations,
-                    description="abcspark RejectionABC",
-                )
-            else:
-                n_batches = math.ceil(n_simulations / problem.batch_size)
-                best = math.ceil(quantile * n_batches * problem.batch_size) if quantile else None
-                sample = sample_best(engine, shared, n_batches, best, "abcspark RejectionABC")
+            sample = self._sample(
+                mode, engine, shared, n_samples, n_simulations, quantile, max_simulations
+            )
         finally:
             engine.release(shared)
         if len(sample.particles) == 0:
@@ -174,78 +154,94 @@ class RejectionABC:
                 "raise epsilon or n_simulations, or use quantile= instead."
             )
         seconds = time.perf_counter() - started
-        reached = threshold if mode != "quantile" else float(sample.particles["distance"].max())
-        history = pd.DataFrame(
-            [
-                {
-                    "generation": 0,
-                    "epsilon": reached,
-                    "n_proposals": sample.n_simulations,  # prior draws are all in its support
-                    "n_simulations": sample.n_simulations,
-                    "acceptance_rate": sample.acceptance_rate,
-                    "ess": float(len(sample.particles)),
-                    "n_failed": sample.n_failed,
-                    "seconds": seconds,
-                }
-            ]
+        stopping = dict(
+            epsilon=epsilon, n_samples=n_samples, n_simulations=n_simulations, quantile=quantile
         )
-        log.info(
-            "RejectionABC: %d accepted of %d simulations (epsilon %.4g) in %.1f s",
-            len(sample.particles),
-            sample.n_simulations,
-            reached,
-            seconds,
-        )
-        metadata = {
-            "algorithm": "RejectionABC",
-            "seed": seed,
-            "mode": mode,
-            "settings": {
-                **problem.settings(),
-                "epsilon": epsilon,
-                "n_samples": n_samples,
-                "n_simulations": n_simulations,
-                "quantile": quantile,
-            },
-            "engine": engine.name,
-            "parallelism": engine.parallelism,
-            "n_simulations": sample.n_simulations,
-            "n_failed": sample.n_failed,
-            "wall_seconds": seconds,
-            "versions": versions(),
-        }
-        names = problem.prior.names
-        return Posterior(
-            sample.particles[names],
+        return self._posterior(
+            sample.particles,
             np.ones(len(sample.particles)),
-            sample.particles["distance"].to_numpy(),
-            history,
-            metadata,
+            [_record(sample, threshold if mode != "quantile" else None, seconds)],
+            engine,
+            settings={**self.settings(), **stopping},
+            seed=seed,
+            mode=mode,
+            wall_seconds=seconds,
         )
 
+    def _sample(
+        self,
+        mode: str,
+        engine: Any,
+        shared: Any,
+        n_samples: Optional[int],
+        n_simulations: Optional[int],
+        quantile: Optional[float],
+        max_simulations: int,
+    ) -> Sample:
+        batch_size = self.problem.batch_size
+        if mode == "until":
+            return sample_until(
+                engine,
+                shared,
+                n_samples,
+                batch_size,
+                max_simulations,
+                description="abcspark RejectionABC",
+            )
+        n_batches = math.ceil(n_simulations / batch_size)
+        best = math.ceil(quantile * n_batches * batch_size) if quantile else None
+        return sample_best(engine, shared, n_batches, best, "abcspark RejectionABC")
 
-def _mode(epsilon: Any, n_samples: Any, n_simulations: Any, quantile: Any) -> str:
-    """Which stopping mode the arguments ask for, or a clear error."""
-    if epsilon is not None and not (isinstance(epsilon, (int, float)) and epsilon >= 0):
-        raise ValueError(
-            f"epsilon must be a non-negative number (got {epsilon!r}); e.g. epsilon=0.5."
-        )
-    if quantile is not None and not (isinstance(quantile, (int, float)) and 0 < quantile <= 1):
-        raise ValueError(f"quantile must be in (0, 1] (got {quantile!r}); e.g. quantile=0.01.")
-    for name, value in (("n_samples", n_samples), ("n_simulations", n_simulations)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ValueError(f"{name} must be a positive int (got {value!r}).")
-    if epsilon is not None and n_samples is not None and n_simulations is None and quantile is None:
-        return "until"
-    if quantile is not None and n_simulations is not None and epsilon is None and n_samples is None:
-        return "quantile"
-    if epsilon is not None and n_simulations is not None and n_samples is None and quantile is None:
-        return "budget"
-    raise ValueError(
-        "run needs one stopping mode (got "
-        f"epsilon={epsilon}, n_samples={n_samples}, n_simulations={n_simulations}, "
-        f"quantile={quantile}); pass epsilon and n_samples, quantile and n_simulations, or "
-        "epsilon and n_simulations."
+
+def _record(sample: Sample, epsilon: Optional[float], seconds: float) -> GenerationRecord:
+    """The history row of a rejection run; without ``epsilon``, the largest distance kept."""
+    reached = float(sample.particles["distance"].max()) if epsilon is None else epsilon
+    log.info(
+        "RejectionABC: %d accepted of %d simulations (epsilon %.4g) in %.1f s",
+        len(sample.particles),
+        sample.n_simulations,
+        reached,
+        seconds,
     )
+    return GenerationRecord(
+        generation=0,
+        epsilon=reached,
+        n_proposals=sample.n_simulations,  # prior draws are all in its support
+        n_simulations=sample.n_simulations,
+        acceptance_rate=sample.acceptance_rate,
+        ess=float(len(sample.particles)),
+        n_failed=sample.n_failed,
+        seconds=seconds,
+    )
+
+
+def _mode(epsilon: Any, n_samples: Any, n_simulations: Any, quantile: Any) -> tuple:
+    """The stopping mode the arguments ask for, and the arguments as plain numbers.
+
+    Raises
+    ------
+    ValueError
+        For a bad value, or a combination that is not one of the three modes.
+    """
+    given = tuple(v is not None for v in (epsilon, n_samples, n_simulations, quantile))
+    modes = {
+        (True, True, False, False): "until",
+        (False, False, True, True): "quantile",
+        (True, False, True, False): "budget",
+    }
+    if given not in modes:
+        raise ValueError(
+            "run needs one stopping mode (got "
+            f"epsilon={epsilon}, n_samples={n_samples}, n_simulations={n_simulations}, "
+            f"quantile={quantile}); pass epsilon and n_samples, quantile and n_simulations, or "
+            "epsilon and n_simulations."
+        )
+    if epsilon is not None:
+        epsilon = real("epsilon", epsilon, 0, example="0.5")
+    if quantile is not None:
+        quantile = real("quantile", quantile, 0, 1, open_low=True, example="0.01")
+    if n_samples is not None:
+        n_samples = positive_int("n_samples", n_samples)
+    if n_simulations is not None:
+        n_simulations = positive_int("n_simulations", n_simulations, "100_000")
+    return modes[given], epsilon, n_samples, n_simulations, quantile

@@ -3,7 +3,7 @@
 ABCpy's inference schemes (``RejectionABC``, ``PMCABC``, ``SMCABC``, ...) run unchanged on it;
 the one line an ABCpy script changes is the backend::
 
-    from abcspark.backends import BackendSpark as Backend
+    from abcspark.abcpy_backend import BackendSpark as Backend
     backend = Backend(sc, parallelism=4)
 
 The schemes call four methods: ``parallelize`` a list, ``map`` a function over it, ``collect``

@@ -1,86 +1,31 @@
-"""A Spark standalone cluster on this machine: one master and N workers on 127.0.0.1.
+"""A Spark standalone master and N workers on 127.0.0.1, started and stopped by PID.
 
-pip's pyspark has no ``sbin/start-master.sh``, but it ships ``bin/spark-class`` and Spark's
-deploy classes. :class:`LocalCluster` starts a master and workers with them, on free ports
-(web UIs included), waits until every worker is registered, and stops them by PID. Each
-process is a separate JVM and each executor a separate JVM with its own Python workers, as on a
-real cluster: scripts that work here work under ``spark-submit`` on one.
-
-From a shell, ``python -m abcspark.standalone --workers 2`` starts one, prints its master URL
-and stops it on Ctrl-C.
+The master and each worker are separate JVMs started with ``spark-class`` on free ports (web
+UIs included); :class:`LocalCluster` waits until every worker is registered, and can kill and
+replace workers, as when a machine dies.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Callable, List, Mapping, NamedTuple, Optional, Sequence, Set
+from typing import Callable, List, Mapping, NamedTuple, Optional, Set
 
 from abcspark.session import java_executable
+from abcspark.standalone.processes import HOST, descendants, free_port, send_signal, spark_class
 
-HOST = "127.0.0.1"
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 # The master's REST submission server listens on a fixed port (6066) by default; a local
 # cluster needs none, and a fixed port would collide with a second cluster.
 MASTER_OPTIONS = "-Dspark.master.rest.enabled=false"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now (the OS picks it)."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def spark_class() -> Path:
-    """``bin/spark-class`` of ``$SPARK_HOME``, else of the installed pyspark."""
-    home = os.environ.get("SPARK_HOME")
-    if not home:
-        import pyspark
-
-        home = str(Path(pyspark.__file__).parent)
-    script = Path(home, "bin", "spark-class")
-    if not script.exists():
-        raise OSError(
-            f"spark-class must exist under SPARK_HOME (got no {script}); pip install pyspark, "
-            "or point SPARK_HOME at a Spark distribution."
-        )
-    return script
-
-
-def descendants(pid: int) -> List[int]:
-    """PIDs of all processes below ``pid`` (children, grandchildren, ...), from ``ps``."""
-    table = subprocess.run(
-        ["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True, check=True
-    ).stdout
-    children: dict = {}
-    for line in table.splitlines():
-        child, parent = (int(field) for field in line.split())
-        children.setdefault(parent, []).append(child)
-    found, todo = [], [pid]
-    while todo:
-        below = children.get(todo.pop(), [])
-        found.extend(below)
-        todo.extend(below)
-    return found
-
-
-def _signal(pids: Sequence[int], signum: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
 
 
 def _positive_int(name: str, value: int) -> int:
@@ -223,7 +168,7 @@ class LocalCluster:
         worker = self._workers[index].process
         pids = [worker.pid, *descendants(worker.pid)]
         self._killed.add(worker.pid)
-        _signal(pids, signal.SIGKILL)
+        send_signal(pids, signal.SIGKILL)
         worker.wait()
         return pids
 
@@ -267,7 +212,7 @@ class LocalCluster:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-        _signal(below, signal.SIGKILL)
+        send_signal(below, signal.SIGKILL)
 
     def _start_worker(self) -> _Worker:
         name = f"worker-{self._started}"
@@ -319,44 +264,3 @@ class LocalCluster:
         path = self.log_dir / f"{name}.log"
         text = path.read_text(errors="replace") if path.exists() else "(no log)"
         return "\n".join(text.splitlines()[-lines:])
-
-
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """``python -m abcspark.standalone``: start a local cluster and keep it until Ctrl-C."""
-    parser = argparse.ArgumentParser(
-        prog="python -m abcspark.standalone", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    parser.add_argument("--cores", type=int, default=1, help="cores per worker (default 1)")
-    parser.add_argument("--memory", default="1g", help="memory per worker (default 1g)")
-    parser.add_argument("--log-dir", default=None, help="folder for logs (default: a temp one)")
-    args = parser.parse_args(argv)
-    # SIGTERM (e.g. from a process manager) stops the cluster as Ctrl-C does.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        cluster = LocalCluster(args.workers, args.cores, args.memory, args.log_dir)
-        cluster.start()
-    except (ValueError, OSError, RuntimeError) as exc:
-        parser.exit(1, f"{exc}\n")
-    except KeyboardInterrupt:
-        return
-    try:
-        print(
-            f"Spark master {cluster.master_url} with {args.workers} workers "
-            f"(web UI {cluster.web_ui_url}, logs in {cluster.log_dir})\n"
-            f"  spark-submit --master {cluster.master_url} job.py\n"
-            f"  pyspark --master {cluster.master_url}\n"
-            "Press Ctrl-C to stop.",
-            flush=True,
-        )
-        while cluster.master is not None and cluster.master.poll() is None:
-            time.sleep(1.0)
-        print(f"the master exited; see {cluster.log_dir}/master.log", flush=True)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        cluster.stop()
-
-
-if __name__ == "__main__":
-    main()

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import pandas as pd
 
-from abcspark.simulation import TALLY
+from abcspark.rows import split
 
 
 class BudgetExhausted(ValueError):
@@ -41,12 +41,6 @@ class Sample:
     n_simulations: int
     n_failed: int
     acceptance_rate: float
-
-
-def _split(frame: pd.DataFrame) -> tuple:
-    tally = frame["index"] == TALLY
-    particles = frame[~tally].drop(columns=["n_simulated", "n_failed"])
-    return particles, frame.loc[tally, ["batch", "n_simulated", "n_failed"]]
 
 
 def _cost(tallies: pd.DataFrame, last_batch: int) -> tuple:
@@ -98,7 +92,7 @@ def sample_until(
             None,
             f"{description} batches {next_batch}-{next_batch + n_batches - 1}",
         )
-        kept, tally = _split(rows)
+        kept, tally = split(rows)
         particles.append(kept)
         tallies.append(tally)
         next_batch += n_batches
@@ -134,7 +128,7 @@ def sample_best(
     (batch, index). With ``k=None`` every particle within the task's epsilon is kept.
     """
     rows = engine.run(shared, range(n_batches), k, description)
-    kept, tally = _split(rows)
+    kept, tally = split(rows)
     if k is not None:
         kept = kept.sort_values(["distance", "batch", "index"], kind="mergesort").head(k)
     kept = kept.sort_values(["batch", "index"], kind="mergesort").reset_index(drop=True)

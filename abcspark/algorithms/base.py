@@ -1,0 +1,56 @@
+"""What every algorithm shares: its problem, its settings and how its posterior is built."""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+import numpy as np
+import pandas as pd
+
+from abcspark.engines import Engine
+from abcspark.history import GenerationRecord, history_frame
+from abcspark.posterior import Posterior
+from abcspark.problem import Problem, versions
+from abcspark.rows import statistics
+
+
+class Algorithm:
+    """The base of every algorithm: a :class:`~abcspark.problem.Problem` and its posterior."""
+
+    name = "ABC"
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+
+    def settings(self) -> dict:
+        """Everything that decides the result, as saved in metadata and checkpoints."""
+        return self.problem.settings()
+
+    def _posterior(
+        self,
+        particles: pd.DataFrame,
+        weights: np.ndarray,
+        records: List[GenerationRecord],
+        engine: Engine,
+        settings: Optional[dict] = None,
+        **metadata: Any,
+    ) -> Posterior:
+        """The posterior of ``particles`` (rows of :func:`abcspark.rows.split`) and history."""
+        history = history_frame(records)
+        metadata.update(
+            algorithm=self.name,
+            settings=self.settings() if settings is None else settings,
+            engine=engine.name,
+            parallelism=engine.parallelism,
+            n_simulations=int(history["n_simulations"].sum()),
+            n_failed=int(history["n_failed"].sum()),
+            versions=versions(),
+        )
+        return Posterior(
+            particles[self.problem.prior.names],
+            weights,
+            particles["distance"].to_numpy(),
+            history,
+            metadata,
+            statistics(particles),
+        )

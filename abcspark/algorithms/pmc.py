@@ -1,0 +1,162 @@
+"""PMC-ABC (population Monte Carlo ABC) on the sequential loop: its epsilon, kernel and weights."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from abcspark.algorithms.sequential import SequentialABC
+from abcspark.kernels import as_kernel, importance_weights
+from abcspark.priors import Prior
+from abcspark.problem import Problem
+from abcspark.validation import real
+from abcspark.weighted import quantile
+
+
+class PMCABC(SequentialABC):
+    """Population Monte Carlo ABC (Beaumont, Cornuet, Marin and Robert 2009).
+
+    Generation 0 accepts ``n_particles`` prior draws. Each later generation lowers epsilon to
+    a quantile of the last generation's distances (or follows ``epsilons``), proposes from the
+    weighted last population perturbed by a Gaussian kernel, drops proposals outside the prior's
+    support before simulating, and weights the accepted particles by
+    ``prior(theta) / sum_j w_j K(theta | theta_j)``.
+
+    Parameters
+    ----------
+    prior, simulate, distance, vectorized, batch_size, on_error, batch_timeout, engine,
+    parallelism, spark, keep_statistics
+        As for :class:`~abcspark.RejectionABC`.
+    n_particles : int, default 1000
+        Accepted particles per generation.
+    generations : int, default 5
+        Most generations to run (including generation 0).
+    epsilon_quantile : float, default 0.5
+        Next epsilon = this weighted quantile of the last generation's distances.
+    epsilons : sequence of float, optional
+        An explicit, non-increasing schedule instead (its length caps ``generations``); ``inf``
+        allowed first.
+    min_epsilon : float, default 0
+        Stop after the generation that reaches it (epsilon never goes below it).
+    max_simulations : int, default 1e8
+        Stop when the run has used this many proposals; a generation cut short is dropped.
+    min_acceptance_rate : float, default 0
+        Stop after a generation whose acceptance rate falls below it.
+    kernel : {'gaussian', 'olcm'} or Kernel, default 'gaussian'
+        :class:`~abcspark.GaussianKernel` (twice the weighted covariance),
+        :class:`~abcspark.OLCMKernel` (Filippi et al.'s optimal local covariance), or a
+        user's :class:`~abcspark.Kernel`.
+    progress : bool, optional
+        Progress display per generation; default on in Jupyter and in a terminal.
+
+    References
+    ----------
+    Beaumont, M. A., Cornuet, J.-M., Marin, J.-M. and Robert, C. P. (2009). Adaptive
+    approximate Bayesian computation. Biometrika 96(4), 983-990.
+
+    Examples
+    --------
+    >>> from abcspark import Prior, Uniform
+    >>> def simulate(theta, rng):
+    ...     return theta + rng.normal(0.0, 1.0, size=theta.shape)
+    >>> pmc = PMCABC(Prior(mu=Uniform(-10, 10)), simulate, n_particles=200, generations=3,
+    ...              engine="numpy")
+    >>> post = pmc.run([1.0], seed=1)
+    >>> list(post.history["generation"])
+    [0, 1, 2]
+    """
+
+    name = "PMCABC"
+
+    def __init__(
+        self,
+        prior: Prior,
+        simulate: Callable,
+        distance: Any = "euclidean",
+        *,
+        n_particles: int = 1000,
+        generations: int = 5,
+        epsilon_quantile: float = 0.5,
+        epsilons: Optional[Sequence[float]] = None,
+        min_epsilon: float = 0.0,
+        max_simulations: int = 10**8,
+        min_acceptance_rate: float = 0.0,
+        kernel: Any = "gaussian",
+        progress: Optional[bool] = None,
+        **problem: Any,
+    ):
+        super().__init__(
+            Problem(prior, simulate, "euclidean" if distance is None else distance, **problem),
+            n_particles=n_particles,
+            generations=min(generations, len(epsilons)) if _is_sized(epsilons) else generations,
+            min_epsilon=min_epsilon,
+            max_simulations=max_simulations,
+            min_acceptance_rate=min_acceptance_rate,
+            progress=progress,
+        )
+        if prior.discrete_names:
+            raise ValueError(
+                f"PMCABC's Gaussian kernel needs continuous parameters (got discrete "
+                f"{prior.discrete_names}); use RejectionABC for discrete parameters."
+            )
+        self.epsilon_quantile = real(
+            "epsilon_quantile", epsilon_quantile, 0, 1, open_low=True, open_high=True, example="0.5"
+        )
+        self.epsilons = None if epsilons is None else _schedule(epsilons)
+        self.kernel = as_kernel(kernel)
+
+    def settings(self) -> dict:
+        return {
+            **super().settings(),
+            "epsilon_quantile": self.epsilon_quantile,
+            "epsilons": self.epsilons,
+            "kernel": self.kernel.to_dict(),
+        }
+
+    def _epsilon(self, g: int, population: Optional[pd.DataFrame]) -> float:
+        if self.epsilons is not None:
+            return self.epsilons[g]
+        if g == 0:
+            return np.inf
+        q = quantile(
+            population["distance"].to_numpy(),
+            population["weight"].to_numpy(),
+            [self.epsilon_quantile],
+        )[0]
+        return max(float(q), self.min_epsilon)
+
+    def _proposal(self, g: int, population: Optional[pd.DataFrame], epsilon: float) -> Any:
+        if g == 0:
+            return self.problem.prior
+        return self.kernel.fit(
+            population[self.problem.prior.names].to_numpy(),
+            population["weight"].to_numpy(),
+            population["distance"].to_numpy(),
+            epsilon,
+        )
+
+    def _weights(self, g: int, theta: np.ndarray, proposal: Any) -> np.ndarray:
+        if g == 0:
+            return np.full(len(theta), 1.0 / len(theta))
+        return importance_weights(theta, self.problem.prior.log_pdf(theta), proposal)
+
+
+def _is_sized(epsilons: Any) -> bool:
+    return epsilons is not None and hasattr(epsilons, "__len__") and len(epsilons) > 0
+
+
+def _schedule(epsilons: Sequence[float]) -> list:
+    """``epsilons`` as a non-empty, non-increasing list of non-negative floats."""
+    try:
+        values = [real("epsilons", e, 0) for e in epsilons]
+    except (TypeError, ValueError):
+        values = []
+    if not values or any(b > a for a, b in zip(values, values[1:])):
+        raise ValueError(
+            f"epsilons must be a non-empty, non-increasing list of non-negative numbers (got "
+            f"{list(epsilons) if hasattr(epsilons, '__iter__') else epsilons!r}); e.g. "
+            "epsilons=[inf, 10, 5, 2]."
+        )
+    return values

@@ -1,0 +1,122 @@
+"""The Spark engine: batch ids as a ``spark.range`` DataFrame, then ``mapInPandas``.
+
+Vectorized simulators run inside ``mapInPandas`` through Arrow. Simulators that take one
+parameter vector and return any Python object run on the RDD path (``parallelize`` /
+``mapPartitions``). The task is broadcast once per generation; only kept rows come back.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from functools import partial
+from typing import Any, Iterator, Optional
+
+import pandas as pd
+
+from abcspark.batch import BatchTask, SimulationError, run_batches
+from abcspark.rows import row_schema
+
+log = logging.getLogger("abcspark")
+
+
+def _map_frames(broadcast: Any, best: Optional[int], frames: Iterator[pd.DataFrame]):
+    task = load_task(broadcast)
+    ids = (int(b) for frame in frames for b in frame["id"])
+    yield from run_batches(task, ids, best)
+
+
+def _map_partition(broadcast: Any, best: Optional[int], ids: Iterator[int]):
+    yield from run_batches(load_task(broadcast), (int(b) for b in ids), best)
+
+
+def load_task(broadcast: Any) -> BatchTask:
+    """The task of a broadcast that :meth:`SparkEngine.share` made."""
+    from pyspark import cloudpickle
+
+    return cloudpickle.loads(broadcast.value)
+
+
+class SparkEngine:
+    """Run batches on Spark.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+        The session to run on.
+    parallelism : int, optional
+        Partitions per job (ABCpy's and Spark's word); default ``defaultParallelism``.
+    """
+
+    name = "spark"
+
+    def __init__(self, spark: Any, parallelism: Optional[int] = None):
+        self.spark = spark
+        self.parallelism = parallelism or spark.sparkContext.defaultParallelism
+
+    def share(self, task: BatchTask) -> Any:
+        """Broadcast the task once; user code inside it travels as cloudpickle bytes."""
+        from pyspark import cloudpickle
+
+        for function in (task.simulate, task.distance):
+            module = _user_module(function)
+            if module is not None:
+                cloudpickle.register_pickle_by_value(module)
+        return self.spark.sparkContext.broadcast(cloudpickle.dumps(task))
+
+    def run(
+        self, shared: Any, batches: range, best: Optional[int] = None, description: str = ""
+    ) -> pd.DataFrame:
+        """Run ``batches`` as one Spark job and bring the kept rows to the driver."""
+        task = load_task(shared)
+        parts = max(1, min(self.parallelism, len(batches)))
+        sc = self.spark.sparkContext
+        sc.setJobDescription(description or None)
+        try:
+            if task.vectorized:
+                ids = self.spark.range(batches.start, batches.stop, 1, numPartitions=parts)
+                schema = row_schema(task.names, len(task.observed) if task.keep_statistics else 0)
+                rows = ids.mapInPandas(partial(_map_frames, shared, best), schema)
+                frame = rows.toPandas()
+            else:
+                rdd = sc.parallelize(batches, parts).mapPartitions(
+                    partial(_map_partition, shared, best)
+                )
+                frames = rdd.collect()
+                frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        except Exception as exc:
+            raise executor_error(exc) from None
+        finally:
+            sc.setJobDescription(None)
+        return frame
+
+    def release(self, shared: Any) -> None:
+        """Free the broadcast on the driver and the executors."""
+        shared.destroy()
+
+
+def _user_module(function: Any) -> Any:
+    """The module of a user's function if executors may not be able to import it.
+
+    Functions of ``__main__`` (scripts, notebooks) are pickled by value anyway, and installed
+    packages are importable everywhere; a user's own module beside the script is neither, so
+    it is sent by value too.
+    """
+    name = getattr(function, "__module__", None) or type(function).__module__
+    module = sys.modules.get(name)
+    path = getattr(module, "__file__", None) or ""
+    installed = any(part in path for part in ("site-packages", "dist-packages"))
+    if module is None or not path or installed or name == "__main__" or name.startswith("abcspark"):
+        return None
+    return module
+
+
+def executor_error(exc: Exception) -> Exception:
+    """Turn an executor's traceback back into the abcspark error it carries, if any."""
+    text = str(exc)
+    found = re.findall(r"SimulationError: (.+)", text)
+    if found:
+        log.debug("executor failure: %s", text)
+        return SimulationError(found[-1].strip())
+    return exc

@@ -1,0 +1,113 @@
+"""Checks of the arguments users type: one grammar for every message.
+
+Each check returns the value in its plain Python type, or raises ``ValueError`` / ``TypeError``
+saying "<name> must be <expected> (got <actual>); <fix>." NumPy scalars (``np.int64``,
+``np.float32``) are accepted wherever the Python number is; ``bool`` never counts as a number.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Optional
+
+import numpy as np
+
+
+def positive_int(name: str, value: Any, example: str = "1000") -> int:
+    """``value`` as an int >= 1.
+
+    Examples
+    --------
+    >>> positive_int("n_particles", np.int64(5))
+    5
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int (got {value!r}); e.g. {name}={example}.")
+    return int(value)
+
+
+def real(
+    name: str,
+    value: Any,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+    example: str = "",
+) -> float:
+    """``value`` as a float within ``[low, high]`` (open at either end if asked); NaN refused.
+
+    Examples
+    --------
+    >>> real("epsilon_quantile", np.float32(0.5), 0, 1, open_low=True, open_high=True)
+    0.5
+    """
+    number = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    value_f = float(value) if number else math.nan
+    inside = (
+        not math.isnan(value_f)
+        and (low < value_f if open_low else low <= value_f)
+        and (value_f < high if open_high else value_f <= high)
+    )
+    if not inside:
+        hint = f"; e.g. {name}={example}" if example else ""
+        raise ValueError(
+            f"{name} must be {_interval(low, high, open_low, open_high)} (got {value!r}){hint}."
+        )
+    return value_f
+
+
+def _interval(low: float, high: float, open_low: bool, open_high: bool) -> str:
+    """``a number >= 0``, ``a number in (0, 1]`` and the like."""
+    if math.isinf(low) and math.isinf(high):
+        return "a number"
+    if math.isinf(high):
+        return f"a number {'>' if open_low else '>='} {low:g}"
+    if math.isinf(low):
+        return f"a number {'<' if open_high else '<='} {high:g}"
+    left, right = "(" if open_low else "[", ")" if open_high else "]"
+    return f"a number in {left}{low:g}, {high:g}{right}"
+
+
+def optional_seconds(name: str, value: Optional[Any]) -> Optional[float]:
+    """A positive number of seconds, or None."""
+    if value is None:
+        return None
+    return real(name, value, 0, open_low=True, example="60")
+
+
+def float_array(value: Any, message: str) -> np.ndarray:
+    """``value`` as a float64 array, or ``TypeError(message)`` if it holds no numbers."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(message) from None
+
+
+def check_observed(observed: Any, vectorized: bool) -> Any:
+    """Return observed statistics as a finite float vector ``(k,)`` (any object if per-parameter).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If vectorized and ``observed`` is not a finite numeric vector.
+    """
+    if not vectorized:
+        return observed
+    values = float_array(
+        observed,
+        f"observed must be numeric summary statistics, shape (k,) (got {type(observed)}); "
+        "pass the observed data's summaries, e.g. np.array([mean, sd]).",
+    )
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(
+            f"observed must have shape (k,) (got {values.shape}); pass one vector of summary "
+            "statistics, e.g. observed.ravel()."
+        )
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"observed must be finite (got {values.tolist()}); remove NaN/inf summaries."
+        )
+    return values
