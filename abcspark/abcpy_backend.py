@@ -24,10 +24,11 @@ ABCpy's own Spark backend:
 from __future__ import annotations
 
 import hashlib
-import numbers
 import weakref
 from functools import partial
 from typing import Any, Callable, Iterator, List, Sequence
+
+from abcspark.validation import positive_int
 
 EMBED_LIMIT = 256 * 1024
 """Largest pickled value (bytes) that travels in the job's closure instead of a Spark broadcast."""
@@ -86,13 +87,7 @@ class BackendSpark:
                 f"sc must be a pyspark.SparkContext (got {type(sc)}); pass spark.sparkContext "
                 "of a SparkSession, or pyspark.SparkContext()."
             )
-        if (
-            isinstance(parallelism, bool)
-            or not isinstance(parallelism, numbers.Integral)
-            or parallelism < 1
-        ):
-            raise ValueError(f"parallelism must be a positive int (got {parallelism!r}); e.g. 4.")
-        self.sc, self.parallelism = sc, int(parallelism)
+        self.sc, self.parallelism = sc, positive_int("parallelism", parallelism, "4")
         self._shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
     def parallelize(self, python_list: Sequence) -> PDSSpark:

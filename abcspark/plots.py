@@ -14,6 +14,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from abcspark.validation import positive_int
+
 HISTORY_COLUMNS = (
     ("epsilon", "epsilon"),
     ("acceptance_rate", "acceptance rate"),
@@ -142,8 +144,8 @@ def _check_options(
 ) -> None:
     _check_names("names", names, posterior.names)
     _check_names("reference", list(reference), posterior.names)
-    if bins is not None and (isinstance(bins, bool) or not isinstance(bins, int) or bins < 1):
-        raise ValueError(f"bins must be a positive int or None (got {bins!r}); e.g. bins=30.")
+    if bins is not None:
+        positive_int("bins", bins, "30")
 
 
 def plot_posterior(

@@ -177,7 +177,7 @@ def test_bad_options_are_refused(posterior):
         posterior.plot(names=["mu", "tau"])
     with pytest.raises(ValueError, match=r"reference must name parameters .*got unknown \['nu'\]"):
         posterior.plot(reference={"nu": 1.0})
-    with pytest.raises(ValueError, match=r"bins must be a positive int or None \(got 0\)"):
+    with pytest.raises(ValueError, match=r"bins must be a positive int \(got 0\)"):
         posterior.plot(bins=0)
     with pytest.raises(ValueError, match=r"level must be in \(0, 1\) \(got 1.5\)"):
         posterior.plot(level=1.5)

@@ -20,18 +20,13 @@ from typing import Callable, List, Mapping, NamedTuple, Optional, Set
 
 from abcspark.session import java_executable
 from abcspark.standalone.processes import HOST, descendants, free_port, send_signal, spark_class
+from abcspark.validation import positive_int
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 # The master's REST submission server listens on a fixed port (6066) by default; a local
 # cluster needs none, and a fixed port would collide with a second cluster.
 MASTER_OPTIONS = "-Dspark.master.rest.enabled=false"
-
-
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int (got {value!r}); e.g. {name}=2.")
-    return value
 
 
 class _Worker(NamedTuple):
@@ -87,8 +82,8 @@ class LocalCluster:
         environment: Optional[Mapping[str, str]] = None,
         timeout: float = 120.0,
     ):
-        self.n_workers = _positive_int("workers", workers)
-        self.cores = _positive_int("cores", cores)
+        self.n_workers = positive_int("workers", workers, "2")
+        self.cores = positive_int("cores", cores, "2")
         if not isinstance(memory, str) or not re.fullmatch(r"\d+[mMgG]", memory):
             raise ValueError(
                 f"memory must be a size such as '512m' or '1g' (got {memory!r}); "
