@@ -2,6 +2,7 @@
 to_arviz."""
 
 import json
+import math
 import sys
 
 import numpy as np
@@ -215,3 +216,77 @@ def test_damaged_particles_are_refused(tmp_path):
     (tmp_path / "run" / "particles.parquet").write_bytes(b"PAR1 but not really")
     with pytest.raises(ValueError, match="must hold a whole saved posterior"):
         Posterior.load(str(tmp_path / "run"))
+
+
+def hand_posterior():
+    """Five weighted particles whose weighted CDF is written out by hand below.
+
+    Weights 1, 1, 2, 4, 2 (normalised: 0.1, 0.1, 0.2, 0.4, 0.2). Quantiles interpolate
+    linearly between weighted midpoints, ``(cumulative weight - w / 2)``: for ``a`` (values 0 to
+    4 in order) the midpoints are 0.05, 0.15, 0.3, 0.6, 0.9; for ``b`` (sorted: 0 (0.1), 1
+    (0.2), 1 (0.4), 2 (0.1), 3 (0.2)) they are 0.05, 0.2, 0.5, 0.75, 0.9.
+    """
+    samples = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0, 4.0], "b": [2.0, 0.0, 1.0, 1.0, 3.0]})
+    return Posterior(samples, [1, 1, 2, 4, 2], np.zeros(5))
+
+
+def test_quantiles_other_than_the_median_by_hand():
+    table = hand_posterior().quantile([0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95])
+    # a: 0.1 is a third of the way from 0.05 to 0.15; 0.25 two thirds from 0.15 to 0.3, ...
+    expected_a = [0.0, 0.5, 1 + 0.10 / 0.15, 2 + 0.2 / 0.3, 3 + 0.15 / 0.3, 4.0, 4.0]
+    expected_b = [0.0, 0.05 / 0.15, 1.0, 1.0, 2.0, 3.0, 3.0]
+    np.testing.assert_allclose(table["a"], expected_a, rtol=1e-12)
+    np.testing.assert_allclose(table["b"], expected_b, rtol=1e-12)
+    assert table.index.tolist() == [0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
+
+
+@pytest.mark.parametrize(
+    "level, a, b",
+    [
+        # quantiles (1 - level) / 2 and (1 + level) / 2; a level mistaken for the upper
+        # quantile (quantile([1 - level, level])) gives a = (1.33, 3.67) at 0.8 and
+        # (2.67, 2.67) at 0.5.
+        (0.8, (0.5, 4.0), (1 / 3, 3.0)),
+        (0.5, (1 + 0.10 / 0.15, 3.5), (1.0, 2.0)),
+    ],
+)
+def test_credible_intervals_by_hand(level, a, b):
+    interval = hand_posterior().credible_interval(level)
+    assert list(interval.columns) == ["lower", "upper"] and interval.index.tolist() == ["a", "b"]
+    np.testing.assert_allclose(interval.loc["a"], a, rtol=1e-12)
+    np.testing.assert_allclose(interval.loc["b"], b, rtol=1e-12)
+
+
+def test_the_default_95_percent_interval_of_equal_weights():
+    # 41 equally weighted values 0..40: midpoint i sits at (i + 0.5) / 41, so quantile q is
+    # 41 q - 0.5: 0.525 and 39.475 (a 90% interval would be 1.55 and 38.45).
+    post = Posterior(pd.DataFrame({"x": np.arange(41.0)}), np.ones(41), np.zeros(41))
+    np.testing.assert_allclose(post.credible_interval().loc["x"], [0.525, 39.475], rtol=1e-12)
+    table = post.summary()
+    assert list(table.columns) == ["mean", "sd", "2.5%", "97.5%"]
+    np.testing.assert_allclose(table.loc["x", ["2.5%", "97.5%"]], [0.525, 39.475], rtol=1e-12)
+
+
+def test_ess_and_unbiased_weighted_covariance_by_hand():
+    post = hand_posterior()
+    # sum w^2 = (1 + 1 + 4 + 16 + 4) / 100 = 0.26, so ESS = 1 / 0.26.
+    assert post.ess == pytest.approx(1 / 0.26, rel=1e-12)
+    # Means 2.5 and 1.4; sum w a^2 = 7.7, sum w b^2 = 2.8, sum w a b = 4.0, so the weighted
+    # (biased) covariance is [[7.7 - 6.25, 4.0 - 3.5], [., 2.8 - 1.96]], and the unbiased one
+    # divides by 1 - sum w^2 = 0.74.
+    np.testing.assert_allclose(post.mean(), [2.5, 1.4], rtol=1e-12)
+    expected = np.array([[1.45, 0.5], [0.5, 0.84]]) / 0.74
+    np.testing.assert_allclose(post.cov().to_numpy(), expected, rtol=1e-12)
+    assert post.cov().index.tolist() == post.cov().columns.tolist() == ["a", "b"]
+    np.testing.assert_allclose(post.std(), np.sqrt(np.diag(expected)), rtol=1e-12)
+
+
+def test_summary_values_by_hand():
+    table = hand_posterior().summary(level=0.8)
+    assert list(table.columns) == ["mean", "sd", "10%", "90%"]
+    assert table.index.tolist() == ["a", "b"]
+    expected = [
+        [2.5, math.sqrt(1.45 / 0.74), 0.5, 4.0],
+        [1.4, math.sqrt(0.84 / 0.74), 1 / 3, 3.0],
+    ]
+    np.testing.assert_allclose(table.to_numpy(), expected, rtol=1e-12)

@@ -1,5 +1,8 @@
 """The batch kernel and the driver's dry run, without Spark."""
 
+import signal
+import time
+
 import numpy as np
 import pytest
 
@@ -89,37 +92,49 @@ def test_wrong_shape_at_run_time_always_raises():
         task(lambda t, r: t[1:], on_error="skip").run(0)
 
 
-def test_timeout_turns_a_hang_into_an_error():
-    import time
+class Hang:
+    """A simulator that sleeps far past any timeout, recording calls that got to their end.
 
-    def hang(theta, rng):
+    The timeout must interrupt the sleep (SIGALRM raises inside it), so ``finished`` stays
+    empty; a timeout checked only after the simulator returned would leave an entry there.
+    """
+
+    def __init__(self):
+        self.started, self.finished = [], []
+
+    def __call__(self, theta, rng):
+        self.started.append(len(theta))
         time.sleep(5)
+        self.finished.append(len(theta))
         return theta
 
-    started = time.perf_counter()
+
+def assert_the_alarm_is_put_back(before):
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no alarm left armed
+    assert signal.getsignal(signal.SIGALRM) is before
+
+
+def test_timeout_turns_a_hang_into_an_error():
+    hang, before = Hang(), signal.getsignal(signal.SIGALRM)
     with pytest.raises(
         SimulationError, match="batch 0 of generation 0 ran longer than batch_timeout=0.2 s"
     ):
         task(hang, batch_timeout=0.2).run(0)
-    assert time.perf_counter() - started < 3
+    assert hang.started == [50] and hang.finished == []
+    assert_the_alarm_is_put_back(before)
 
 
 def test_timeout_also_bounds_the_dry_run_on_the_driver():
-    import time
-
     from abcspark import RejectionABC
 
-    def hang(theta, rng):
-        time.sleep(5)
-        return theta
-
+    hang, before = Hang(), signal.getsignal(signal.SIGALRM)
     abc = RejectionABC(PRIOR, hang, batch_timeout=0.2, engine="numpy")
-    started = time.perf_counter()
     with pytest.raises(
         SimulationError, match=r"the dry run on the driver ran longer than batch_timeout=0.2 s"
     ):
         abc.run([0.5, 0.5], epsilon=0.1, n_samples=10, seed=1)
-    assert time.perf_counter() - started < 3
+    assert hang.started == [4] and hang.finished == []  # the dry run's 4 draws, interrupted
+    assert_the_alarm_is_put_back(before)
 
 
 @pytest.mark.parametrize(

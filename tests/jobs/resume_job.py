@@ -2,8 +2,9 @@
 
 Usage: python resume_job.py CHECKPOINT OUTPUT ENGINE INTERRUPT
 INTERRUPT: "none"; "between" (the process kills itself as generation 2's first batch starts,
-right after generation 1 was saved); "during" (from generation 2 on, simulations are slowed
-and a marker file appears, so the test can kill the driver in the middle of that generation).
+right after generation 1 was saved); "during" (generation 2's first simulation leaves a marker
+file and then holds its batch until the test kills the driver, so that generation can never
+finish, and be checkpointed, before the kill: no race to win).
 """
 
 import os
@@ -26,8 +27,16 @@ class InterruptedHeights(HeightModel):
             if INTERRUPT == "during":
                 Path(OUTPUT).mkdir(parents=True, exist_ok=True)
                 Path(OUTPUT, "generation-2-started").touch()
-                time.sleep(0.3)
+                hold_until_killed()
         return super().__call__(theta, rng)
+
+
+def hold_until_killed(seconds=300.0):
+    """Block this batch until the test kills the run; fail loudly if it never does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+    raise RuntimeError(f"resume_job: not killed within {seconds} s of generation 2 starting")
 
 
 def main():
