@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# EMR bootstrap action: install abcspark and its pinned dependencies into the Python that Spark
-# uses. EMR runs it on every node (also on nodes that managed scaling adds later), as user
+# EMR bootstrap action: install abcspark and its hash-pinned dependencies into the Python that
+# Spark uses. EMR runs it on every node (also on nodes that managed scaling adds later), as user
 # hadoop, before Spark is installed; a non-zero exit keeps the node out of the cluster, so any
-# failure stops the script (set -e) with a timestamped line saying where.
+# failure stops the script (set -e) with a timestamped line saying where. Every package comes
+# from one pip call in hash-checking mode: a file whose sha256 is not pinned is refused.
 set -Eeuo pipefail
 
 readonly PROG=install-abcspark
@@ -14,24 +15,32 @@ usage() {
   cat <<'EOF'
 Usage: install-abcspark.sh (--wheel S3_URI | --version VERSION) [options]
 
-Install abcspark, its pinned dependencies and matplotlib (for plots on the driver, which may run
-on any node) on an EMR node; findspark too on the primary node. EMR's own Spark is never
-replaced: pyspark is refused, whichever package asks for it.
+Install abcspark and the hash-pinned requirements (numpy, pandas, pyarrow, matplotlib for plots
+on the driver, which may run on any node, findspark) on an EMR node, in one pip call in
+hash-checking mode, wheels only (--require-hashes --only-binary=:all:): pip refuses any file
+whose sha256 is not pinned, any unpinned dependency and any source distribution. EMR's own
+Spark is never replaced: pyspark is refused, whichever package asks for it.
 
 Source (exactly one):
   --wheel S3_URI          an abcspark wheel, e.g.
                           s3://my-abc-bucket/abcspark/artifacts/wheels/abcspark-0.1.0-py3-none-any.whl
-  --version VERSION       abcspark==VERSION from the package index (or from --wheelhouse)
+  --version VERSION       abcspark==VERSION from the package index (or from --wheelhouse);
+                          needs --abcspark-sha256
 
 Options:
+  --abcspark-sha256 HEX   sha256 of the abcspark wheel; with --wheel it defaults to the sha256
+                          of the file read from S3 (trusted as this script is: both come from
+                          the artifacts prefix)
   --python PATH           interpreter to install into (default: $ABCSPARK_PYTHON, else
                           /usr/bin/python3); must match PYSPARK_PYTHON of the configurations
-  --constraints S3_URI    pins file for pip, e.g. .../bootstrap/constraints-python3.11.txt
+  --requirements S3_URI   hash-pinned requirements for every node (repeatable), first of all
+                          .../bootstrap/requirements-python3.11.txt; each line NAME==VERSION
+                          with --hash=sha256:... (pip-compile --generate-hashes writes them)
+  --primary-requirements S3_URI
+                          hash-pinned requirements for the primary node only, e.g. Jupyter
+                          (repeatable)
   --wheelhouse S3_URI     prefix of a wheelhouse made by build-wheelhouse.sh: install without
                           internet from S3_URI/python3.X-ARCH/ (private subnets)
-  --package SPEC          extra requirement on every node, e.g. scipy==1.13.1 (repeatable)
-  --primary-package SPEC  extra requirement on the primary node only, e.g. ipykernel
-                          (repeatable); findspark is always installed there
   -h, --help              show this help and exit
 
 Options also take the form --option=VALUE. A rerun with the same arguments finds everything
@@ -51,28 +60,53 @@ EOF
 # Every run of it is isolated (-I): a package in the working directory, or PYTHONPATH, must not
 # pass for an installed one.
 
-# Exit 0 when the requested packages are installed and every installed pinned package matches
-# its pin: the rerun case.
+# The requirements of one pip requirements file (argv: local copy, its URI), one per line:
+# continuation lines joined, comments and per-requirement options (--hash) dropped. Options of
+# their own (-r, --index-url, ...) are refused, and so are pyspark and abcspark by name.
+readonly REQUIREMENTS_PY='
+import re, sys
+from pip._vendor.packaging.requirements import Requirement
+
+path, shown = sys.argv[1:]
+with open(path) as lines:
+    text = lines.read().replace("\\\n", " ")
+for line in text.splitlines():
+    line = re.sub(r"(^|\s)#.*", "", line).strip()
+    if line.startswith("-"):
+        sys.exit("%s: %r must not be there (only NAME==VERSION --hash=...)" % (shown, line))
+    if line:
+        spec = re.split(r"\s+--", line, maxsplit=1)[0]
+        name = re.sub(r"[-_.]+", "-", Requirement(spec).name).lower()
+        if name == "pyspark":
+            sys.exit("%s: pyspark is refused: EMR provides Spark, a pip copy would shadow it"
+                     % shown)
+        if name == "abcspark":
+            sys.exit("%s: abcspark comes from --wheel or --version, not from here" % shown)
+        print(spec)
+'
+
+# Exit 0 when every requirement given is installed at a matching version: the rerun case.
 readonly SATISFIED_PY='
 import sys
 from importlib import metadata
 from pip._vendor.packaging.requirements import Requirement
 
-def installed(name):
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
 def satisfied(requirement):
-    version = installed(requirement.name)
-    return version is not None and requirement.specifier.contains(version, prereleases=True)
+    if requirement.marker is not None and not requirement.marker.evaluate():
+        return True
+    try:
+        version = metadata.version(requirement.name)
+    except metadata.PackageNotFoundError:
+        return False
+    return requirement.specifier.contains(version, prereleases=True)
 
-with open(sys.argv[1]) as pins_file:
-    pins = [Requirement(line) for line in (raw.split("#")[0].strip() for raw in pins_file) if line]
-wanted = [Requirement(spec) for spec in sys.argv[2:]]
-installed_pins = [pin for pin in pins if installed(pin.name)]
-sys.exit(0 if all(map(satisfied, wanted + installed_pins)) else 1)
+sys.exit(0 if all(satisfied(Requirement(spec)) for spec in sys.argv[1:]) else 1)
+'
+
+readonly SHA256_PY='
+import hashlib, sys
+with open(sys.argv[1], "rb") as wheel:
+    print(hashlib.sha256(wheel.read()).hexdigest())
 '
 
 readonly VERIFY_PY='
@@ -131,16 +165,17 @@ parse_args() {
     case $1 in
       --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}" ;;
       -h | --help) usage; exit 0 ;;
-      --wheel | --version | --python | --constraints | --wheelhouse | --package | --primary-package)
+      --wheel | --version | --abcspark-sha256 | --python | --requirements | \
+        --primary-requirements | --wheelhouse)
         (($# >= 2)) || usage_error "$1 needs a value"
         case $1 in
           --wheel) WHEEL=$2 ;;
           --version) VERSION=$2 ;;
+          --abcspark-sha256) SHA256=$2 ;;
           --python) PYTHON=$2 ;;
-          --constraints) CONSTRAINTS=$2 ;;
+          --requirements) REQUIREMENTS+=("$2") ;;
+          --primary-requirements) PRIMARY_REQUIREMENTS+=("$2") ;;
           --wheelhouse) WHEELHOUSE=$2 ;;
-          --package) PACKAGES+=("$2") ;;
-          --primary-package) PRIMARY_PACKAGES+=("$2") ;;
         esac
         shift 2
         ;;
@@ -153,25 +188,18 @@ check_s3_uri() {
   [[ -z $2 || $2 == s3://?* ]] || usage_error "$1 must be an s3:// URI (got '$2')"
 }
 
-# Requirements are names with optional extras and version specifiers: no URLs or paths, so
-# the name is known before pip runs, and pyspark can be refused here.
-check_package() {
-  local pattern='^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[A-Za-z0-9,._-]+\])?([<>=!~][^[:space:]]*)?$'
-  [[ $1 =~ $pattern ]] \
-    || usage_error "a package must be NAME[EXTRAS][SPECIFIER] such as scipy==1.13.1 (got '$1')"
-  local name=${BASH_REMATCH[1],,}
-  name=${name//[._]/-}
-  [[ $name != pyspark ]] \
-    || usage_error "pyspark is refused (got '$1'): EMR provides Spark, a pip copy would shadow it"
-  [[ $name != abcspark ]] || usage_error "abcspark comes from --wheel or --version (got '$1')"
-}
-
 validate_args() {
   [[ -n $WHEEL || -n $VERSION ]] || usage_error "give --wheel or --version"
   [[ -z $WHEEL || -z $VERSION ]] || usage_error "give --wheel or --version, not both"
   check_s3_uri --wheel "$WHEEL"
-  check_s3_uri --constraints "$CONSTRAINTS"
   check_s3_uri --wheelhouse "$WHEELHOUSE"
+  ((${#REQUIREMENTS[@]})) \
+    || usage_error "give --requirements, e.g. s3://.../bootstrap/requirements-python3.11.txt"
+  local uri
+  for uri in "${REQUIREMENTS[@]}"; do check_s3_uri --requirements "${uri:-none}"; done
+  for uri in "${PRIMARY_REQUIREMENTS[@]}"; do
+    check_s3_uri --primary-requirements "${uri:-none}"
+  done
   if [[ -n $WHEEL ]]; then
     [[ ${WHEEL##*/} =~ ^abcspark-([^-]+)-.+\.whl$ ]] \
       || usage_error "--wheel must name an abcspark wheel (got '${WHEEL##*/}')"
@@ -179,10 +207,10 @@ validate_args() {
   fi
   [[ $VERSION =~ ^[0-9][0-9A-Za-z.+!]*$ ]] \
     || usage_error "--version must be a version such as 0.1.0 (got '$VERSION')"
-  local spec
-  for spec in "${PACKAGES[@]}" "${PRIMARY_PACKAGES[@]}"; do
-    check_package "$spec"
-  done
+  [[ -z $SHA256 || $SHA256 =~ ^[0-9a-f]{64}$ ]] \
+    || usage_error "--abcspark-sha256 must be 64 lowercase hex digits (got '$SHA256')"
+  [[ -n $WHEEL || -n $SHA256 ]] \
+    || usage_error "--version needs --abcspark-sha256: every package is installed by its hash"
 }
 
 check_python() {
@@ -195,21 +223,48 @@ check_python() {
   fi
 }
 
+# Copies the requirement files this node needs into $WORK (FILES) and lists what they require
+# (LISTED), refusing files that name pyspark or abcspark or carry options of their own.
+read_requirements() {
+  local uris=("$@") uri local_copy listed index=0
+  FILES=() LISTED=()
+  for uri in "${uris[@]}"; do
+    index=$((index + 1))
+    local_copy=$WORK/requirements-$index.txt
+    s3_copy "$uri" "$local_copy"
+    listed=$("$PYTHON" -I -c "$REQUIREMENTS_PY" "$local_copy" "$uri") \
+      || die "cannot install from $uri (above)"
+    FILES+=("$local_copy")
+    [[ -z $listed ]] || mapfile -t -O "${#LISTED[@]}" LISTED <<<"$listed"
+  done
+}
+
+# Writes the one requirement line of abcspark to $1, with the sha256 pip must find: given, or
+# that of the wheel read from S3 (the artifacts prefix holds this script too: trusted as much).
+write_abcspark_requirement() {
+  if [[ -z $WHEEL ]]; then
+    printf 'abcspark==%s --hash=sha256:%s\n' "$VERSION" "$SHA256" >"$1"
+    return
+  fi
+  local wheel=$WORK/${WHEEL##*/} sha256=$SHA256
+  s3_copy "$WHEEL" "$wheel"
+  if [[ -z $sha256 ]]; then
+    sha256=$("$PYTHON" -I -c "$SHA256_PY" "$wheel")
+    log "abcspark wheel sha256 $sha256 (of the file read from $WHEEL)"
+  fi
+  printf 'abcspark @ file://%s --hash=sha256:%s\n' "$wheel" "$sha256" >"$1"
+}
+
 pyspark_state() { "$PYTHON" -I -c "$PYSPARK_PY"; }
 
-# Installs the requirements (the first is abcspark's); pins is a local constraints file.
+# One pip call in hash-checking mode, wheels only: abcspark and every requirement file.
 install_requirements() {
-  local pins=$1
-  shift
-  local requirements=("$@")
-  local guard=$WORK/refuse-pyspark.txt
+  local guard=$WORK/refuse-pyspark.txt abcspark=$WORK/abcspark.txt file
   printf '%s\n' "$REFUSE_PYSPARK" >"$guard"
+  write_abcspark_requirement "$abcspark"
   local pip_args=(install --no-input --disable-pip-version-check --progress-bar off
-    -c "$guard" -c "$pins")
-  if [[ -n $WHEEL ]]; then
-    requirements[0]=$WORK/${WHEEL##*/}
-    s3_copy "$WHEEL" "${requirements[0]}"
-  fi
+    --require-hashes --only-binary=:all: -c "$guard" -r "$abcspark")
+  for file in "${FILES[@]}"; do pip_args+=(-r "$file"); done
   if [[ -n $WHEELHOUSE ]]; then
     local source
     source=${WHEELHOUSE%/}/$("$PYTHON" -I -c "$WHEELHOUSE_TAG_PY")/
@@ -221,15 +276,15 @@ install_requirements() {
   fi
   local pyspark_before
   pyspark_before=$(pyspark_state)
-  run_logged "${SUDO[@]}" "$PYTHON" -I -m pip "${pip_args[@]}" "${requirements[@]}"
+  run_logged "${SUDO[@]}" "$PYTHON" -I -m pip "${pip_args[@]}"
   [[ $(pyspark_state) == "$pyspark_before" ]] \
     || die "pip changed pyspark ($(pyspark_state)): uninstall it, EMR provides Spark"
 }
 
 main() {
-  WHEEL='' VERSION='' CONSTRAINTS='' WHEELHOUSE=''
+  WHEEL='' VERSION='' SHA256='' WHEELHOUSE=''
   PYTHON=${ABCSPARK_PYTHON:-/usr/bin/python3}
-  PACKAGES=() PRIMARY_PACKAGES=()
+  REQUIREMENTS=() PRIMARY_REQUIREMENTS=()
   parse_args "$@"
   validate_args
   read -r -a SUDO <<<"${ABCSPARK_SUDO-sudo}"
@@ -243,23 +298,17 @@ main() {
   local role
   role=$("$PYTHON" -I -c "$NODE_ROLE_PY" "$instance_json") \
     || die "cannot read the node role from $instance_json (is this an EMR node?)"
-  local requirements=("abcspark==$VERSION" matplotlib "${PACKAGES[@]}")
-  if [[ $role == primary ]]; then
-    requirements+=(findspark "${PRIMARY_PACKAGES[@]}")
-  fi
-  log "abcspark $VERSION for $PYTHON on the $role node: ${requirements[*]}"
+  local uris=("${REQUIREMENTS[@]}")
+  [[ $role != primary ]] || uris+=("${PRIMARY_REQUIREMENTS[@]}")
+  log "abcspark $VERSION for $PYTHON on the $role node, with ${uris[*]}"
 
   WORK=$(mktemp -d)
   trap 'rm -rf "$WORK"' EXIT
-  local pins=/dev/null
-  if [[ -n $CONSTRAINTS ]]; then
-    pins=$WORK/constraints.txt
-    s3_copy "$CONSTRAINTS" "$pins"
-  fi
-  if "$PYTHON" -I -c "$SATISFIED_PY" "$pins" "${requirements[@]}"; then
+  read_requirements "${uris[@]}"
+  if "$PYTHON" -I -c "$SATISFIED_PY" "abcspark==$VERSION" "${LISTED[@]}"; then
     log "already installed: nothing to do"
   else
-    install_requirements "$pins" "${requirements[@]}"
+    install_requirements
   fi
   local verified
   verified=$("$PYTHON" -I -c "$VERIFY_PY" "$VERSION")

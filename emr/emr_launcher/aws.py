@@ -74,18 +74,34 @@ def wait_for_step(
 
 
 def fetch(s3: Client, uri: str, destination: Path) -> List[Path]:
-    """Download every object under an S3 prefix into ``destination``; the files written."""
+    """Download every object under an S3 prefix into ``destination``; the files written.
+
+    Every key is checked before the first download: one whose local path would resolve outside
+    ``destination`` (``..`` segments) stops the fetch with nothing written.
+    """
     bucket, prefix = split_s3_uri(uri)
-    written = []
+    root = destination.resolve()
+    planned = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             if item["Key"].endswith(("/", "_$folder$")):  # EMRFS directory markers
                 continue
-            target = destination / item["Key"][len(prefix) :].lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, item["Key"], str(target))
-            written.append(target)
-    return written
+            planned.append((item["Key"], local_path(root, item["Key"], prefix)))
+    for key, target in planned:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(target))
+    return [target for _, target in planned]
+
+
+def local_path(root: Path, key: str, prefix: str) -> Path:
+    """Where ``key`` goes under ``root`` (resolved); refuses keys that would leave it."""
+    target = (root / key[len(prefix) :].lstrip("/")).resolve()
+    if target == root or root not in target.parents:
+        raise ValueError(
+            f"S3 key {key!r} must name a file inside {root} (got {target}); "
+            "refusing to fetch anything from this prefix"
+        )
+    return target
 
 
 def terminate(emr: Client, cluster_id: str) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
+import re
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -79,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--wheel", type=Path, help="abcspark wheel to upload and install")
     source.add_argument("--abcspark-version", help="install this abcspark version from PyPI")
     create.add_argument(
+        "--abcspark-sha256",
+        help="sha256 of the abcspark wheel (needed with --abcspark-version; with --wheel, that "
+        "of the file is sent, and the nodes check the wheel they read from S3 against it)",
+    )
+    create.add_argument(
         "--wheelhouse",
         action="store_true",
         help="install offline from ARTIFACTS/wheelhouse (build-wheelhouse.sh)",
@@ -128,6 +135,24 @@ def checked_wheel(path: Optional[Path]) -> Optional[Path]:
     ):
         raise ValueError(f"--wheel must be an existing abcspark-*.whl file (got {path})")
     return path
+
+
+def wheel_sha256(args: argparse.Namespace) -> Optional[str]:
+    """The sha256 the nodes check abcspark's wheel against (computed here for --wheel)."""
+    given = args.abcspark_sha256
+    if given is not None and not re.fullmatch(r"[0-9a-f]{64}", given):
+        raise ValueError(f"--abcspark-sha256 must be 64 lowercase hex digits (got {given!r})")
+    if args.wheel is None:
+        if given is None:
+            raise ValueError(
+                "--abcspark-version needs --abcspark-sha256 (got none): the nodes install "
+                "every package by its hash; take it from the release's wheel on PyPI"
+            )
+        return given
+    computed = hashlib.sha256(args.wheel.read_bytes()).hexdigest()
+    if given is not None and given != computed:
+        raise ValueError(f"--abcspark-sha256 must be the sha256 of {args.wheel} (got {given})")
+    return computed
 
 
 def layout_of(args: argparse.Namespace) -> spec.Layout:
@@ -210,15 +235,16 @@ def run_create(args: argparse.Namespace) -> None:
     layout = layout_of(args)
     if args.no_step and (args.wait or args.fetch):
         raise ValueError("--wait and --fetch need a step; drop --no-step")
+    steps = [] if args.no_step else [main_step(args, layout)]
+    instances = spec.Instances(args.subnet, args.instance_type, args.core_nodes, args.max_nodes)
     bootstrap = spec.bootstrap_action(
         layout,
         args.python,
-        wheel_name=args.wheel.name if args.wheel else None,
+        wheel_name=checked_wheel(args.wheel).name if args.wheel else None,
         version=args.abcspark_version,
+        sha256=wheel_sha256(args),
         wheelhouse=args.wheelhouse,
     )
-    steps = [] if args.no_step else [main_step(args, layout)]
-    instances = spec.Instances(args.subnet, args.instance_type, args.core_nodes, args.max_nodes)
     request = spec.cluster_request(
         name=args.name,
         layout=layout,

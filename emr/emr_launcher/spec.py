@@ -80,11 +80,16 @@ def interpreter(configurations: Sequence[dict]) -> str:
     raise ValueError("configurations must export PYSPARK_PYTHON in spark-env (got none)")
 
 
+def requirements_file(python: str) -> Path:
+    """The hash-pinned requirements the bootstrap installs for ``python3.9`` or ``python3.11``."""
+    return EMR_DIR / "bootstrap" / f"requirements-{python}.txt"
+
+
 def artifact_uploads(layout: Layout, wheel: Optional[Path] = None) -> List[Tuple[Path, str]]:
     """(local file, S3 URI) of everything the clusters read: bootstrap, pins, wheel, jobs."""
     files = [(BOOTSTRAP_SCRIPT, "bootstrap/install-abcspark.sh")]
     files += [
-        (EMR_DIR / "bootstrap" / f"constraints-{python}.txt", f"bootstrap/constraints-{python}.txt")
+        (requirements_file(python), f"bootstrap/{requirements_file(python).name}")
         for python in PYTHONS
     ]
     if wheel is not None:
@@ -103,19 +108,29 @@ def bootstrap_action(
     *,
     wheel_name: Optional[str] = None,
     version: Optional[str] = None,
+    sha256: Optional[str] = None,
     wheelhouse: bool = False,
 ) -> dict:
-    """The bootstrap action: install abcspark from an uploaded wheel or from the index."""
+    """The bootstrap action: install abcspark from an uploaded wheel or from the index.
+
+    Everything is installed by hash: the pinned requirements carry theirs, ``sha256`` is the
+    abcspark wheel's (needed with ``version``; with ``wheel_name`` the node checks the wheel it
+    reads from S3 against it).
+    """
     if (wheel_name is None) == (version is None):
         raise ValueError("give exactly one of wheel_name and version")
+    if version is not None and sha256 is None:
+        raise ValueError(f"version={version!r} needs sha256, the abcspark wheel's (got None)")
     args = [
         f"--python={interpreter(load_configurations(python))}",
-        f"--constraints={layout.artifact(f'bootstrap/constraints-{python}.txt')}",
+        f"--requirements={layout.artifact(f'bootstrap/{requirements_file(python).name}')}",
     ]
     if wheel_name is not None:
         args.append(f"--wheel={layout.artifact(f'wheels/{wheel_name}')}")
     else:
         args.append(f"--version={version}")
+    if sha256 is not None:
+        args.append(f"--abcspark-sha256={sha256}")
     if wheelhouse:
         args.append(f"--wheelhouse={layout.artifact('wheelhouse')}")
     return {

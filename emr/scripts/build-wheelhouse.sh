@@ -14,9 +14,10 @@ Usage: build-wheelhouse.sh --wheel PATH [--python python3.11|python3.9] [--arch 
                            [--output DIR] [--upload S3_PREFIX]
 
 Download, for the EMR nodes' Python and architecture, the wheels pinned in
-emr/bootstrap/constraints-PYTHON.txt, and add the abcspark wheel, into
-DIR/PYTHON-ARCH/ (DIR defaults to wheelhouse). With --upload, copy that folder to
-S3_PREFIX/PYTHON-ARCH/, where install-abcspark.sh --wheelhouse S3_PREFIX looks, e.g.
+emr/bootstrap/requirements-PYTHON.txt (pip checks each against its pinned sha256), and add
+the abcspark wheel, into DIR/PYTHON-ARCH/ (DIR defaults to wheelhouse). With --upload, copy
+that folder to S3_PREFIX/PYTHON-ARCH/, where install-abcspark.sh --wheelhouse S3_PREFIX looks,
+e.g.
   --upload s3://my-abc-bucket/abcspark/artifacts/wheelhouse
 
   --wheel PATH        the abcspark wheel (pip wheel --no-deps -w dist .)
@@ -70,10 +71,10 @@ main() {
   mkdir -p "$folder"
   log "downloading the pins of $python for $arch into $folder"
   # Amazon Linux 2023 (glibc 2.34) runs manylinux_2_28 and manylinux2014 wheels.
-  "${PYTHON:-python3}" -m pip download --no-deps --only-binary=:all: \
+  "${PYTHON:-python3}" -m pip download --no-deps --only-binary=:all: --require-hashes \
     --python-version "$version" --implementation cp --abi "$abi" \
     --platform "manylinux_2_28_$arch" --platform "manylinux2014_$arch" \
-    -r "$EMR_DIR/bootstrap/constraints-$python.txt" -d "$folder"
+    -r "$EMR_DIR/bootstrap/requirements-$python.txt" -d "$folder"
   cp "$wheel" "$folder/"
   log "$(find "$folder" -name '*.whl' | wc -l) wheels in $folder"
   if [[ -n $upload ]]; then

@@ -3,7 +3,7 @@
 ``load`` parses with cfn-lint's decoder (it understands ``!Ref``, ``!Sub``, ``!If``);
 ``Resolver`` evaluates the intrinsics for given parameter values, the way CloudFormation
 would, leaving resources' ids and attributes as readable placeholders such as
-``<ServiceRole>`` and ``<ClusterKey.Arn>``.
+``<ServiceRole>`` and ``<ClusterKey.Arn>``, and says which Rules refuse those values.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from cfnlint.decode import decode
 
@@ -42,11 +42,24 @@ class Resolver:
         }
         unknown = set(parameters) - set(template["Parameters"])
         assert not unknown, f"not parameters of the template: {unknown}"
-        self.values = {**PSEUDO, **defaults, **parameters}
+        self.values: Dict[str, Any] = {**PSEUDO, **defaults, **parameters}
+        for name, spec in template["Parameters"].items():
+            if spec["Type"] == "CommaDelimitedList" and name in self.values:
+                self.values[name] = self.values[name].split(",")
         self.resources = set(template["Resources"])
+        self.rules = template.get("Rules", {})
         self.conditions: Dict[str, bool] = {}
         for name, condition in template.get("Conditions", {}).items():
             self.conditions[name] = self.condition(condition)
+
+    def refused_by(self) -> List[str]:
+        """The Rules whose assertions fail for these parameter values."""
+        return [
+            name
+            for name, rule in self.rules.items()
+            if ("RuleCondition" not in rule or self.condition(rule["RuleCondition"]))
+            and not all(self.condition(item["Assert"]) for item in rule["Assertions"])
+        ]
 
     def condition(self, node: Any) -> bool:
         ((function, argument),) = node.items()
@@ -91,6 +104,8 @@ class Resolver:
                 return self(argument[1] if self.conditions[argument[0]] else argument[2])
             if function == "Fn::GetAtt":
                 return f"<{'.'.join(argument)}>"
+            if function == "Fn::Join":
+                return argument[0].join(self(argument[1]))
         resolved = {key: self(value) for key, value in node.items()}
         return {key: value for key, value in resolved.items() if value is not NO_VALUE}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -86,8 +87,10 @@ def test_create_starts_a_cluster_with_bootstrap_configurations_and_step(
     assert action["ScriptPath"] == f"s3://{bucket}/abcspark/artifacts/bootstrap/install-abcspark.sh"
     assert action["Args"] == [
         f"--python={interpreter}",
-        f"--constraints=s3://{bucket}/abcspark/artifacts/bootstrap/constraints-{python}.txt",
+        f"--requirements=s3://{bucket}/abcspark/artifacts/bootstrap/requirements-{python}.txt",
         f"--wheel=s3://{bucket}/abcspark/artifacts/wheels/{abcspark_wheel.name}",
+        # computed here, from the wheel that is uploaded: the nodes check the S3 copy against it
+        f"--abcspark-sha256={hashlib.sha256(abcspark_wheel.read_bytes()).hexdigest()}",
     ]
 
     (step,) = emr.list_steps(ClusterId=cluster_id)["Steps"]
@@ -197,6 +200,41 @@ def test_fetch_downloads_the_results_of_a_run(capsys, moto_endpoint, s3, bucket,
         )
 
 
+@pytest.mark.parametrize(
+    "name",
+    # Each lands in tmp_path, outside the destination, if the check fails; ../run-3x/ shares
+    # the destination's name as a prefix (a string comparison would let it through).
+    ["../evil.txt", "posterior/../../evil.txt", "../../evil.txt", "../run-3x/a"],
+)
+def test_fetch_refuses_keys_that_leave_the_destination(
+    capsys, moto_endpoint, s3, bucket, tmp_path, name
+):
+    prefix = "abcspark/results/run-3/"
+    key = prefix + name
+    s3.put_object(Bucket=bucket, Key=prefix + "posterior.png", Body=b"png")
+    s3.put_object(Bucket=bucket, Key=key, Body=b"evil")
+    destination = tmp_path / "results"
+    args = ["--endpoint-url", moto_endpoint, "--bucket", bucket, "--run-name", "run-3"]
+
+    with pytest.raises(SystemExit, match=re.escape(f"S3 key {key!r} must")):
+        cli.main(["fetch", *args, "--to", str(destination)])
+
+    # Nothing at all is written: every key is checked before the first download.
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
+    with pytest.raises(ValueError, match="inside"):
+        aws.fetch(s3, f"s3://{bucket}/{prefix}", destination / "run-3")
+
+
+def test_fetch_keeps_dot_dot_keys_that_stay_inside(capsys, moto_endpoint, s3, bucket, tmp_path):
+    key = "abcspark/results/run-3/posterior/../posterior.png"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"png")
+
+    files = aws.fetch(s3, f"s3://{bucket}/abcspark/results/run-3/", tmp_path / "run-3")
+
+    assert files == [tmp_path / "run-3" / "posterior.png"]
+    assert files[0].read_bytes() == b"png"
+
+
 def test_terminate_shuts_the_cluster_down(capsys, moto_endpoint, emr):
     cluster_id = existing_cluster(emr)
     launch(capsys, "terminate", "--endpoint-url", moto_endpoint, "--cluster-id", cluster_id)
@@ -242,7 +280,12 @@ def test_dry_run_prints_the_plan_and_calls_nothing(capsys, no_aws, abcspark_whee
         layout=layout,
         python="python3.11",
         instances=spec.Instances("subnet-0example"),
-        bootstrap=spec.bootstrap_action(layout, "python3.11", wheel_name=abcspark_wheel.name),
+        bootstrap=spec.bootstrap_action(
+            layout,
+            "python3.11",
+            wheel_name=abcspark_wheel.name,
+            sha256=hashlib.sha256(abcspark_wheel.read_bytes()).hexdigest(),
+        ),
         steps=[spec.height_pmc_step(layout, "r1")],
         service_role="abcspark-service",
         instance_profile="abcspark-instance",
@@ -280,11 +323,55 @@ def test_every_command_has_a_dry_run(capsys, no_aws, args):
             ("--abcspark-version", "0.1.0", "--job", "check_cluster", "--fetch", "results"),
             "check_cluster writes no results",
         ),
+        (
+            ("--abcspark-version", "0.1.0", "--no-step"),
+            "--abcspark-version needs --abcspark-sha256",
+        ),
+        (
+            ("--abcspark-version", "0.1.0", "--abcspark-sha256", "F" * 64),
+            "--abcspark-sha256 must be 64 lowercase hex digits",
+        ),
     ],
 )
 def test_bad_options_stop_before_any_call(no_aws, args, message):
     with pytest.raises(SystemExit, match=re.escape(message)):
         cli.main(["create", "--dry-run", "--bucket", "my-abc-bucket", *ROLES, *args])
+
+
+def test_a_wheel_that_differs_from_the_given_sha256_stops_create(no_aws, abcspark_wheel):
+    with pytest.raises(SystemExit, match=re.escape(f"must be the sha256 of {abcspark_wheel}")):
+        cli.main(
+            [
+                "create",
+                "--dry-run",
+                "--bucket",
+                "my-abc-bucket",
+                *ROLES,
+                "--wheel",
+                str(abcspark_wheel),
+                "--abcspark-sha256",
+                "0" * 64,
+            ]
+        )
+
+
+def test_a_pypi_install_carries_the_given_sha256(capsys, no_aws):
+    out = launch(
+        capsys,
+        "create",
+        "--dry-run",
+        "--bucket",
+        "my-abc-bucket",
+        *ROLES,
+        "--abcspark-version",
+        "0.1.0",
+        "--abcspark-sha256",
+        "ab" * 32,
+        "--no-step",
+    )
+    request = json.loads(out.split("[dry run] emr.run_job_flow:\n")[1])
+    args = request["BootstrapActions"][0]["ScriptBootstrapAction"]["Args"]
+    assert args[2:] == ["--version=0.1.0", f"--abcspark-sha256={'ab' * 32}"]
 
 
 def stubbed_emr(states, failure=None):

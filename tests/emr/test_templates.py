@@ -16,17 +16,19 @@ CLUSTER = load(EMR_DIR / "cloudformation" / "cluster.yaml")
 SERVERLESS = load(EMR_DIR / "serverless" / "application.yaml")
 BUCKET = "my-abc-bucket"
 V2_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"
+# What the cluster template needs besides its defaults (SubnetAccess has none on purpose).
+REQUIRED = {"ArtifactsBucket": BUCKET, "SubnetId": "subnet-0example", "SubnetAccess": "private"}
 
 
 def cluster(**parameters: str) -> dict:
     """The cluster's properties as CloudFormation would send them."""
-    parameters = {"ArtifactsBucket": BUCKET, "SubnetId": "subnet-0example", **parameters}
-    resolve = Resolver(CLUSTER, **parameters)
-    return resolve(CLUSTER["Resources"]["Cluster"]["Properties"])
+    return resource(CLUSTER, "Cluster", **parameters)
 
 
 def resource(template: dict, name: str, **parameters: str) -> dict:
-    resolve = Resolver(template, ArtifactsBucket=BUCKET, **parameters)
+    """A resource's properties as CloudFormation would send them."""
+    given = {key: value for key, value in REQUIRED.items() if key in template["Parameters"]}
+    resolve = Resolver(template, **{**given, **parameters})
     return resolve(template["Resources"][name]["Properties"])
 
 
@@ -71,17 +73,27 @@ def test_python311_is_set_for_spark_livy_and_notebooks():
     assert "python3.9" not in flat and '"/usr/bin/python3"' not in flat
 
 
+WHEEL_SHA256 = "ab" * 32
+
+
 @pytest.mark.parametrize(
-    ("python", "install_from", "wheelhouse"),
-    list(itertools.product(spec.PYTHONS, ("artifacts", "pypi"), ("true", "false"))),
+    ("python", "install_from", "wheelhouse", "sha256"),
+    [
+        (python, install_from, wheelhouse, sha256)
+        for python, install_from, wheelhouse, sha256 in itertools.product(
+            spec.PYTHONS, ("artifacts", "pypi"), ("true", "false"), (WHEEL_SHA256, "")
+        )
+        if sha256 or install_from == "artifacts"
+    ],
 )
-def test_bootstrap_action_matches_the_launcher(python, install_from, wheelhouse):
+def test_bootstrap_action_matches_the_launcher(python, install_from, wheelhouse, sha256):
     version = "0.1.0"
     properties = cluster(
         PythonVersion=python,
         InstallFrom=install_from,
         UseWheelhouse=wheelhouse,
         AbcsparkVersion=version,
+        AbcsparkSha256=sha256,
     )
     wheel = f"abcspark-{version}-py3-none-any.whl"
     expected = spec.bootstrap_action(
@@ -89,16 +101,35 @@ def test_bootstrap_action_matches_the_launcher(python, install_from, wheelhouse)
         python,
         wheel_name=wheel if install_from == "artifacts" else None,
         version=version if install_from == "pypi" else None,
+        sha256=sha256 or None,
         wheelhouse=wheelhouse == "true",
     )
     assert properties["BootstrapActions"] == [expected]
+
+
+@pytest.mark.parametrize("python", spec.PYTHONS)
+def test_bootstrap_installs_the_hash_pinned_requirements(python):
+    (action,) = cluster(PythonVersion=python)["BootstrapActions"]
+    uploads = dict((uri, path) for path, uri in spec.artifact_uploads(spec.Layout(BUCKET)))
+    (requirements,) = [arg for arg in action["ScriptBootstrapAction"]["Args"] if "--requir" in arg]
+    path = uploads[requirements.split("=", 1)[1]]
+    assert path == spec.requirements_file(python) and path.is_file()
+    assert "--hash=sha256:" in path.read_text()
+
+
+def test_pypi_installs_are_refused_without_the_wheel_hash():
+    refused = Resolver(CLUSTER, **REQUIRED, InstallFrom="pypi").refused_by()
+    assert refused == ["PyPIInstallsNeedTheWheelHash"]
+    assert not Resolver(
+        CLUSTER, **REQUIRED, InstallFrom="pypi", AbcsparkSha256=WHEEL_SHA256
+    ).refused_by()
+    assert not Resolver(CLUSTER, **REQUIRED).refused_by()
 
 
 def test_step_matches_the_launcher():
     step = resource(
         CLUSTER,
         "MainJob",
-        SubnetId="subnet-0example",
         RunName="run-7",
         Particles="500",
         Generations="3",
@@ -110,7 +141,7 @@ def test_step_matches_the_launcher():
     assert step["JobFlowId"] == "<Cluster>"
     assert {key: step[key] for key in expected} == expected
     assert CLUSTER["Resources"]["MainJob"]["Condition"] == "WithStep"
-    assert Resolver(CLUSTER, RunJob="false", ArtifactsBucket=BUCKET).conditions["WithStep"] is False
+    assert Resolver(CLUSTER, **REQUIRED, RunJob="false").conditions["WithStep"] is False
 
 
 def test_cluster_matches_the_launchers_request():
@@ -172,7 +203,7 @@ def test_service_role_is_v2_tagged_and_passes_only_the_instance_role():
     properties = cluster()
     assert properties["ServiceRole"] == "<ServiceRole>"
     assert spec.MANAGED_POLICY_TAG in properties["Tags"]
-    role = resource(CLUSTER, "ServiceRole", SubnetId="subnet-0example")
+    role = resource(CLUSTER, "ServiceRole")
     assert role["ManagedPolicyArns"] == [V2_POLICY]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "elasticmapreduce.amazonaws.com"}
@@ -181,16 +212,23 @@ def test_service_role_is_v2_tagged_and_passes_only_the_instance_role():
     assert [s["Resource"] for s in passes] == ["<InstanceRole.Arn>"]
 
 
-def test_instance_profile_reads_artifacts_and_writes_only_logs_and_results():
+def test_instance_profile_reads_artifacts_and_tls_and_writes_only_logs_and_results():
     properties = cluster()
     assert properties["JobFlowRole"] == "<InstanceProfile>"
-    profile = resource(CLUSTER, "InstanceProfile", SubnetId="subnet-0example")
+    profile = resource(CLUSTER, "InstanceProfile")
     assert profile["Roles"] == ["<InstanceRole>"]
-    role = resource(CLUSTER, "InstanceRole", SubnetId="subnet-0example")
+    role = resource(CLUSTER, "InstanceRole")
     assert "AmazonElasticMapReduceforEC2Role" not in json.dumps(role)
     objects = f"arn:aws:s3:::{BUCKET}/abcspark/"
-    readable = {f"{objects}artifacts/*", f"{objects}results/*"}
+    readable = {
+        f"{objects}artifacts/*",
+        f"{objects}results/*",
+        f"{objects}tls/emr-certificates.zip",
+    }
     writable = {f"{objects}logs/*", f"{objects}results/*"}
+    assert not [
+        s for s in statements(role) if any(a.startswith("kms:") for a in as_list(s["Action"]))
+    ]
     for statement in statements(role):
         actions, resources = as_list(statement["Action"]), as_list(statement["Resource"])
         assert statement["Effect"] == "Allow"
@@ -211,9 +249,7 @@ def test_instance_profile_reads_artifacts_and_writes_only_logs_and_results():
 
 def test_security_configuration_encrypts_and_requires_imdsv2():
     assert cluster()["SecurityConfiguration"] == "<SecurityConfiguration>"
-    document = resource(CLUSTER, "SecurityConfiguration", SubnetId="subnet-0example")[
-        "SecurityConfiguration"
-    ]
+    document = resource(CLUSTER, "SecurityConfiguration")["SecurityConfiguration"]
     encryption = document["EncryptionConfiguration"]
     assert encryption["EnableAtRestEncryption"] is True
     assert encryption["EnableInTransitEncryption"] is True
@@ -224,7 +260,7 @@ def test_security_configuration_encrypts_and_requires_imdsv2():
     tls = encryption["InTransitEncryptionConfiguration"]["TLSCertificateConfiguration"]
     assert tls == {
         "CertificateProviderType": "PEM",
-        "S3Object": f"s3://{BUCKET}/abcspark/artifacts/tls/emr-certificates.zip",
+        "S3Object": f"s3://{BUCKET}/abcspark/tls/emr-certificates.zip",
     }
     assert (
         document["InstanceMetadataServiceConfiguration"]["MinimumInstanceMetadataServiceVersion"]
@@ -257,6 +293,17 @@ def test_cluster_sits_in_the_private_subnet_parameter():
     assert CLUSTER["Parameters"]["SubnetId"]["Type"] == "AWS::EC2::Subnet::Id"
     assert "Default" not in CLUSTER["Parameters"]["SubnetId"]
     assert cluster(SubnetId="subnet-0other")["Instances"]["Ec2SubnetId"] == "subnet-0other"
+
+
+def test_the_subnet_must_be_declared_private_or_public_and_public_is_flagged():
+    access = CLUSTER["Parameters"]["SubnetAccess"]
+    assert "Default" not in access  # a deployment must say it
+    assert access["AllowedValues"] == ["private", "public"]
+    outputs = CLUSTER["Outputs"]
+    assert outputs["SubnetWarning"]["Condition"] == "InPublicSubnet"
+    assert "PUBLIC subnet" in outputs["SubnetWarning"]["Value"]
+    assert Resolver(CLUSTER, **{**REQUIRED, "SubnetAccess": "public"}).conditions["InPublicSubnet"]
+    assert not Resolver(CLUSTER, **REQUIRED).conditions["InPublicSubnet"]
 
 
 def test_costs_are_bounded():
