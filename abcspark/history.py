@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import List
+from typing import List, Optional
 
 import pandas as pd
 
@@ -27,6 +27,9 @@ class GenerationRecord:
         Effective sample size of the generation's weights.
     n_failed : int
         Simulations that raised or returned NaN/inf (``on_error='skip'``).
+    n_discarded : int
+        Simulations that ran in batches past the generation's last particle and count for
+        nothing but the bill.
     seconds : float
         Wall time of the generation.
     """
@@ -38,6 +41,7 @@ class GenerationRecord:
     acceptance_rate: float
     ess: float
     n_failed: int
+    n_discarded: int
     seconds: float
 
     def to_dict(self) -> dict:
@@ -68,3 +72,27 @@ def history_frame(records: List[GenerationRecord]) -> pd.DataFrame:
     """The records as the ``history`` DataFrame of a posterior, one row per generation."""
     columns = [f.name for f in fields(GenerationRecord)]
     return pd.DataFrame([r.to_dict() for r in records], columns=columns)
+
+
+def forecast_rate(
+    records: List[GenerationRecord], population: Optional[pd.DataFrame], epsilon: float
+) -> float:
+    """Particles per proposal to expect in the next generation, to size its first round.
+
+    Generation 1: generation 0's rate (the prior's) times the weighted share of its particles
+    within the new epsilon. Generation 2: generation 1's rate (the share would count the
+    kernel's concentration twice, and a forecast too low wastes simulations). Later: the last
+    rate carried along the trend of the last two. Never below a quarter of the last rate, so
+    a forecast of zero cannot ask for an endless round.
+    """
+    rates = [r.acceptance_rate * r.n_simulations / r.n_proposals for r in records]
+    if not rates:
+        return 1.0
+    if len(rates) == 1:
+        within = population["distance"].to_numpy() <= epsilon
+        guess = rates[-1] * float(population["weight"].to_numpy() @ within)
+    elif len(rates) == 2:
+        guess = rates[-1]
+    else:
+        guess = rates[-1] * min(1.0, rates[-1] / max(rates[-2], 1e-12))
+    return max(guess, rates[-1] / 4)

@@ -94,7 +94,9 @@ class Posterior:
 
     @property
     def n_simulations(self) -> int:
-        """Simulations used over all generations."""
+        """Simulator calls of the run's batches, counted or discarded (not the dry run's)."""
+        if "n_simulations" in self.metadata:
+            return int(self.metadata["n_simulations"])
         return int(self.history["n_simulations"].sum()) if len(self.history) else 0
 
     def mean(self) -> pd.Series:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 from typing import Any, Callable, Optional
 
@@ -52,6 +53,12 @@ class Problem:
 
     See :class:`abcspark.RejectionABC` for the parameters; ``keep_statistics`` carries the
     accepted particles' simulated statistics to the posterior (``posterior.statistics``).
+    ``batch_size=None`` lets the algorithm choose it from the work (see ``auto_batch_size``).
+
+    Attributes
+    ----------
+    n_driver_simulations : int
+        Simulator calls of the last :meth:`prepare` on the driver (dry run and pilot).
     """
 
     def __init__(
@@ -61,7 +68,7 @@ class Problem:
         distance: Any,
         *,
         vectorized: bool = True,
-        batch_size: int = 1000,
+        batch_size: Optional[int] = None,
         on_error: str = "raise",
         batch_timeout: Optional[float] = None,
         engine: Any = "spark",
@@ -81,7 +88,7 @@ class Problem:
         self.simulate = as_ranks(simulate)
         self.process_per_model = self.simulate.size if isinstance(self.simulate, Ranks) else 1
         self.prior, self.vectorized = prior, bool(vectorized)
-        self.batch_size = positive_int("batch_size", batch_size)
+        self.batch_size = None if batch_size is None else positive_int("batch_size", batch_size)
         self.parallelism = (
             None if parallelism is None else positive_int("parallelism", parallelism, "4")
         )
@@ -108,7 +115,9 @@ class Problem:
         theta = self.prior.sample(DRY_RUN_SIZE, rng)
         stats = dry_run(self.task(seed, 0, self.prior, np.inf, observed, self.distance), theta, rng)
         distance = self.distance
+        self.n_driver_simulations = DRY_RUN_SIZE
         if self.vectorized and distance.needs_pilot:
+            self.n_driver_simulations += distance.n_pilot
             pilot_rng = batch_rng(seed, 0, 1, stream=PILOT)
             pilot = self.prior.sample(distance.n_pilot, pilot_rng)
             stats = np.asarray(self.simulate(pilot, pilot_rng), dtype=np.float64)
@@ -125,12 +134,13 @@ class Problem:
         epsilon: float,
         observed: Any,
         distance: Any,
+        batch_size: Optional[int] = None,
     ) -> BatchTask:
-        """The batch task of one generation."""
+        """The batch task of one generation (of ``batch_size`` proposals, default the problem's)."""
         return BatchTask(
             seed=seed,
             generation=generation,
-            batch_size=self.batch_size,
+            batch_size=batch_size or self.batch_size,
             names=list(self.prior.names),
             proposal=proposal,
             in_support=self.prior.in_support,
@@ -185,3 +195,15 @@ def versions() -> dict:
     except ImportError:
         pass
     return found
+
+
+def auto_batch_size(n_target: int, budget: float) -> int:
+    """Proposals per batch when the user gives none: it follows from the work.
+
+    A tenth of the particles wanted, between 10 and 1,000, and at most a twentieth of the
+    budget, so a small budget is never swallowed by one batch.
+    """
+    size = min(1000, max(10, n_target // 10))
+    if math.isfinite(budget):
+        size = min(size, max(1, int(budget) // 20))
+    return size

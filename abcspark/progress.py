@@ -49,7 +49,8 @@ class Progress:
     --------
     >>> progress = Progress(4, enabled=False)
     >>> record = GenerationRecord(generation=0, epsilon=float("inf"), n_proposals=1000,
-    ...     n_simulations=1000, acceptance_rate=1.0, ess=1000.0, n_failed=0, seconds=2.0)
+    ...     n_simulations=1000, acceptance_rate=1.0, ess=1000.0, n_failed=0, n_discarded=0,
+    ...     seconds=2.0)
     >>> progress.update(record)
     >>> print(progress.line())  # doctest: +NORMALIZE_WHITESPACE
     [#####               ] generation 1/4  epsilon inf  acceptance 100.00%

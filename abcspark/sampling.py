@@ -1,20 +1,34 @@
-"""Driver-side sampling of one generation: rounds of batches, chosen in batch order.
+"""Driver-side sampling of one generation: rounds of batches, cut in batch order.
 
-Which particles are accepted is decided by batch order, never by which task finishes first:
-after each round the kept rows are sorted by (batch, index) and the first ``n`` win. Batches
-that ran beyond the one holding the n-th particle are discarded and not counted, so results
-and counts are the same on any parallelism and with any round sizing.
+Which particles a generation accepts is decided by batch order, never by which task finishes
+first. Walking the batches in order, the generation ends at the first batch where one of these
+holds, and nothing after it counts:
+
+- ``complete``: the ``n``-th particle within epsilon is reached;
+- ``budget``: the simulations so far reach the budget (so a run ends within one batch of it);
+- ``hopeless``: at a check point (a half, a quarter, ... of the budget used), even a
+  generous upper bound on the acceptance rate seen so far could not give ``n`` particles within
+  the budget, so running on would only spend it.
+
+Each of these depends only on the batches' own counts, so the particles, counts and stop are
+the same with any round sizing. Batches that ran past the cut are reported as ``n_discarded``;
+rounds are sized from the counts alone, never from the engine's parallelism, so that figure
+is the same on every engine too.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, List, Optional
 
+import numpy as np
 import pandas as pd
 
 from abcspark.rows import split
+
+MIN_IN_SUPPORT = 1e-4
+"""Below this share of proposals inside the prior's support (after 100 batches) a run stops."""
 
 
 class BudgetExhausted(ValueError):
@@ -28,24 +42,28 @@ class Sample:
     Attributes
     ----------
     particles : pandas.DataFrame
-        Columns ``batch, index, distance`` and one per parameter, in batch order.
+        Columns ``batch, index, distance``, one per parameter (and statistics), in batch order.
+    n_proposals : int
+        Parameter draws in the batches up to the cut, inside the prior's support or not.
     n_simulations : int
-        Simulations in the batches up to the last one needed.
+        Simulator calls in those batches.
     n_failed : int
         Of those, simulations that raised or returned NaN/inf (``on_error='skip'``).
     acceptance_rate : float
         Particles within epsilon per simulation in those batches (before the cut at ``n``).
+    n_discarded : int
+        Simulator calls in batches that ran past the cut.
+    stop : {'complete', 'budget', 'hopeless'}
+        Why the generation ended (see the module's docstring).
     """
 
     particles: pd.DataFrame
+    n_proposals: int
     n_simulations: int
     n_failed: int
     acceptance_rate: float
-
-
-def _cost(tallies: pd.DataFrame, last_batch: int) -> tuple:
-    used = tallies[tallies["batch"] <= last_batch]
-    return int(used["n_simulated"].sum()), int(used["n_failed"].sum())
+    n_discarded: int = 0
+    stop: str = "complete"
 
 
 def sample_until(
@@ -53,39 +71,45 @@ def sample_until(
     shared: Any,
     n_accept: int,
     batch_size: int,
-    max_simulations: int,
+    budget: float,
     rate_guess: float = 1.0,
     description: str = "",
+    first_round: float = 1.0,
 ) -> Sample:
-    """Run rounds of batches until ``n_accept`` particles are kept.
+    """Run rounds of batches until ``n_accept`` particles are kept or ``budget`` is spent.
 
-    Each round is sized for 1.2 times the particles still wanted at the rate of particles per
-    proposal seen so far (``rate_guess`` in the first round; proposals outside the prior's
-    support are dropped before simulating, so this is below the acceptance rate), at least the
-    engine's parallelism; later rounds run at most four times the batches run so far, so a poor
-    guess costs rounds, not a runaway job.
+    A round is sized from the particles still wanted and the rate of particles per proposal
+    seen so far, capped so that it cannot spend more than the budget left. Round sizes never
+    depend on the engine, so even ``n_discarded`` is the same on every engine. The first
+    round, at ``rate_guess``, aims at ``first_round`` times the need: 1 where the guess cannot
+    be too low (the prior, or a guess of 1), less where it is a forecast, since a round that
+    overshoots wastes what it ran past the cut. Later rounds run at the measured rate and aim
+    5% over the need, at most four times the batches so far, so the simulations run past the
+    cut stay a few percent of the generation.
 
     Raises
     ------
-    BudgetExhausted
-        When ``max_simulations`` proposals would be exceeded; the message gives the acceptance
-        rate and the budget the request would need.
+    ValueError
+        If the proposal puts (almost) no draws inside the prior's support.
     """
-    max_batches = max_simulations // batch_size
-    parallelism = engine.parallelism
-    particles, tallies = [], []
-    accepted = simulated = failed = next_batch = 0
-    rate = rate_guess
-    while accepted < n_accept:
-        if next_batch >= max_batches:
-            raise BudgetExhausted(
-                _budget_message(accepted, simulated, failed, n_accept, max_simulations)
-            )
-        wanted = math.ceil(1.2 * (n_accept - accepted) / max(rate, 1e-12) / batch_size)
+    particles: List[pd.DataFrame] = []
+    tallies: List[pd.DataFrame] = []
+    accepted = simulated = next_batch = 0
+    while True:
         if next_batch:
-            wanted = min(wanted, 4 * next_batch)
-        n_batches = max(parallelism, wanted)
-        n_batches = min(n_batches, max_batches - next_batch)
+            cut = _cut(particles, tallies, n_accept, budget)
+            if cut is not None:
+                return _sample(particles, tallies, cut, n_accept, batch_size)
+            _check_support(simulated, next_batch * batch_size)
+        n_batches = _round_size(
+            n_accept - accepted,
+            max(accepted, 1) / (next_batch * batch_size) if next_batch else rate_guess,
+            budget - simulated,
+            simulated / (next_batch * batch_size) if next_batch else 1.0,
+            batch_size,
+            next_batch,
+            first_round,
+        )
         rows = engine.run(
             shared,
             range(next_batch, next_batch + n_batches),
@@ -98,29 +122,135 @@ def sample_until(
         next_batch += n_batches
         accepted += len(kept)
         simulated += int(tally["n_simulated"].sum())
-        failed += int(tally["n_failed"].sum())
-        rate = max(accepted, 1) / (next_batch * batch_size)
+
+
+def _round_size(
+    needed: int,
+    rate: float,
+    budget_left: float,
+    in_support: float,
+    batch_size: int,
+    done: int,
+    first_round: float,
+) -> int:
+    """Batches of the next round (see :func:`sample_until`)."""
+    batches = needed / max(rate, 1e-12) / batch_size
+    if done:
+        wanted = min(math.ceil(1.05 * batches), 4 * done)
+    else:
+        wanted = math.ceil(first_round * batches)
+    wanted = max(1, wanted)
+    if not math.isfinite(budget_left):
+        return wanted
+    return max(1, min(wanted, math.ceil(budget_left / (batch_size * max(in_support, 1e-12)))))
+
+
+def _cut(
+    particles: List[pd.DataFrame], tallies: List[pd.DataFrame], n_accept: int, budget: float
+) -> Optional[tuple]:
+    """The batch where the generation ends and why, or None if it has not ended yet."""
+    tally = pd.concat(tallies).sort_values("batch", kind="mergesort")
+    found = pd.concat(particles)["batch"].value_counts()
+    batches = tally["batch"].to_numpy()
+    cum_sims = np.cumsum(tally["n_simulated"].to_numpy())
+    cum_acc = np.cumsum(found.reindex(batches, fill_value=0).to_numpy())
+    events = []
+    for priority, (stop, hit) in enumerate(
+        (
+            ("complete", cum_acc >= n_accept),  # first: n particles in the budget's last batch
+            ("budget", cum_sims >= budget),
+            ("hopeless", _hopeless(cum_sims, cum_acc, n_accept, budget)),
+        )
+    ):
+        if hit.any():
+            events.append((int(np.argmax(hit)), priority, stop))
+    return min(events)[::2] if events else None
+
+
+def _hopeless(
+    cum_sims: np.ndarray, cum_acc: np.ndarray, n_accept: int, budget: float
+) -> np.ndarray:
+    """At the first batch past budget/2, /4, ... /2**20 (and 1,000 simulations): can it suffice?
+
+    The rate's bound is generous (three, plus three standard deviations, more particles than
+    seen), so a generation that would finish within the budget is almost never stopped.
+    """
+    hit = np.zeros(len(cum_sims), dtype=bool)
+    if not math.isfinite(budget):
+        return hit
+    for k in range(1, 21):
+        position = int(np.searchsorted(cum_sims, budget / 2**k))
+        if position >= len(cum_sims) or cum_sims[position] < 1000:
+            continue
+        optimistic = (cum_acc[position] + 3 + 3 * math.sqrt(cum_acc[position])) / cum_sims[position]
+        if cum_sims[position] + (n_accept - cum_acc[position]) / optimistic > budget:
+            hit[position] = True
+    return hit
+
+
+def _sample(
+    particles: List[pd.DataFrame],
+    tallies: List[pd.DataFrame],
+    cut: tuple,
+    n_accept: int,
+    batch_size: int,
+) -> Sample:
+    position, stop = cut
+    tally = pd.concat(tallies).sort_values("batch", kind="mergesort")
+    last = int(tally["batch"].iloc[position])
     ordered = pd.concat(particles).sort_values(["batch", "index"], kind="mergesort")
-    chosen = ordered.head(n_accept)
-    last = int(chosen["batch"].iloc[-1])
-    n_simulations, n_failed = _cost(pd.concat(tallies), last)
-    rate = int((ordered["batch"] <= last).sum()) / max(n_simulations, 1)
-    return Sample(chosen.reset_index(drop=True), n_simulations, n_failed, rate)
+    within = ordered[ordered["batch"] <= last]
+    used = tally.iloc[: position + 1]
+    n_simulations = int(used["n_simulated"].sum())
+    return Sample(
+        particles=within.head(n_accept).reset_index(drop=True),
+        n_proposals=(last + 1) * batch_size,
+        n_simulations=n_simulations,
+        n_failed=int(used["n_failed"].sum()),
+        acceptance_rate=len(within) / max(n_simulations, 1),
+        n_discarded=int(tally["n_simulated"].sum()) - n_simulations,
+        stop=stop,
+    )
 
 
-def _budget_message(accepted: int, simulated: int, failed: int, wanted: int, budget: int) -> str:
-    rate = accepted / max(simulated, 1)
-    need = f"about {wanted / rate:.2g}" if rate > 0 else "more than any budget seen so far"
-    failures = f" ({failed:,} simulations failed and were skipped)" if failed else ""
+def _check_support(simulated: int, proposed: int) -> None:
+    """Stop a proposal that (almost) never lands inside the prior's support."""
+    if proposed >= 100_000 and simulated < MIN_IN_SUPPORT * proposed:
+        raise ValueError(
+            f"the proposals must fall inside the prior's support (got {simulated:,} of "
+            f"{proposed:,}); the kernel is too wide for a prior with many bounded parameters: "
+            "use kernel='olcm' or a GaussianKernel with a smaller scale, or reparameterise "
+            "bounded parameters to unbounded ones."
+        )
+
+
+def budget_message(sample: Sample, wanted: int, budget: float) -> str:
+    """Why a generation that needed ``wanted`` particles ended without them."""
+    accepted = len(sample.particles)
+    rate = accepted / max(sample.n_simulations, 1)
+    need = (
+        f"about {wanted / rate:.2g} simulations"
+        if rate > 0
+        else f"more than {wanted * sample.n_simulations / 3:.2g} simulations (none accepted)"
+    )
+    failures = (
+        f" ({sample.n_failed:,} simulations failed and were skipped)" if sample.n_failed else ""
+    )
+    when = "was reached" if sample.stop == "budget" else "cannot be enough"
     return (
-        f"max_simulations={budget:,} was reached with {accepted:,} of {wanted:,} particles "
-        f"accepted in {simulated:,} simulations{failures}: acceptance rate {rate:.3g}, so the "
-        f"request needs {need} simulations; raise epsilon or max_simulations."
+        f"max_simulations={budget:,.0f} {when} with {accepted:,} of {wanted:,} particles "
+        f"accepted in {sample.n_simulations:,} simulations{failures}: acceptance rate "
+        f"{rate:.3g}, so the request needs {need}; raise epsilon or max_simulations."
     )
 
 
 def sample_best(
-    engine: Any, shared: Any, n_batches: int, k: Optional[int], description: str = ""
+    engine: Any,
+    shared: Any,
+    n_batches: int,
+    k: Optional[int],
+    batch_size: int,
+    description: str = "",
 ) -> Sample:
     """Run ``n_batches`` batches and keep the ``k`` particles of smallest distance.
 
@@ -134,5 +264,9 @@ def sample_best(
     kept = kept.sort_values(["batch", "index"], kind="mergesort").reset_index(drop=True)
     n_simulations = int(tally["n_simulated"].sum())
     return Sample(
-        kept, n_simulations, int(tally["n_failed"].sum()), len(kept) / max(n_simulations, 1)
+        particles=kept,
+        n_proposals=n_batches * batch_size,
+        n_simulations=n_simulations,
+        n_failed=int(tally["n_failed"].sum()),
+        acceptance_rate=len(kept) / max(n_simulations, 1),
     )

@@ -138,6 +138,7 @@ def test_history_and_stop_on_min_epsilon():
         "acceptance_rate",
         "ess",
         "n_failed",
+        "n_discarded",
         "seconds",
     ]
     assert posterior.metadata["stop_reason"] == "min_epsilon"
@@ -162,36 +163,75 @@ def test_rounds_are_sized_from_the_expected_rate_and_do_not_change_the_result():
     runs = {}
     for parallelism in (1, 2, 7):
         engine = RecordingEngine(parallelism)
-        pmc = PMCABC(prior, model, n_particles=1000, generations=6, engine=engine, progress=False)
+        pmc = PMCABC(
+            prior,
+            model,
+            n_particles=1000,
+            generations=6,
+            batch_size=100,
+            engine=engine,
+            progress=False,
+        )
         runs[parallelism] = (pmc.run(observed, seed=4), engine.rounds)
     posterior, rounds = runs[2]
-    for other, _ in runs.values():
+    for other, other_rounds in runs.values():
         np.testing.assert_array_equal(other.samples.to_numpy(), posterior.samples.to_numpy())
         np.testing.assert_array_equal(other.weights, posterior.weights)
-    # A round starts at batch 0 once per generation; most generations need just that round.
+        # Rounds follow from the counts alone, so even the simulations past the cut agree.
+        assert other_rounds == rounds
+        assert other.metadata["n_simulations"] == posterior.metadata["n_simulations"]
+    # A round starts at batch 0 once per generation. Generation 0 knows its rate (the prior)
+    # and needs one round; later ones aim under their forecast, then top up at the measured
+    # rate, so they take two rounds and run few simulations past their last particle.
     firsts = [i for i, r in enumerate(rounds) if r.start == 0]
     per_generation = np.diff(firsts + [len(rounds)])
-    assert len(firsts) == 6 and per_generation.sum() <= 8, per_generation
-    # Generation g's history counts proposals of whole batches up to the one it needed.
+    assert len(firsts) == 6 and per_generation[0] == 1 and per_generation.max() <= 3
     history = posterior.history
-    assert (history["n_proposals"] % 1000 == 0).all()
+    assert history["n_discarded"].sum() < 0.05 * history["n_simulations"].sum()
+    # Generation g's history counts proposals of whole batches up to the one it needed.
+    assert (history["n_proposals"] % 100 == 0).all()
     assert (history["n_simulations"] <= history["n_proposals"]).all()
     assert history["n_simulations"].iloc[0] == history["n_proposals"].iloc[0]  # prior: all in
 
 
-def test_stop_on_max_simulations_keeps_the_last_whole_generation():
+@pytest.mark.parametrize("budget", [1000, 3000, 6000, 20_000])
+def test_max_simulations_counts_simulator_calls_and_ends_within_one_batch(budget):
+    calls = []
+
+    def counted(theta, rng):
+        calls.append(len(theta))
+        return MODEL(theta, rng)
+
     pmc = PMCABC(
         MODEL.prior,
-        MODEL,
-        n_particles=500,
-        generations=20,
-        max_simulations=6000,
-        batch_size=500,
+        counted,
+        n_particles=100,
+        generations=50,
+        max_simulations=budget,
         engine="numpy",
     )
     posterior = pmc.run(OBSERVED, seed=2)
+    batch = posterior.metadata["settings"]["batch_size"]
+    driver = posterior.metadata["n_driver_simulations"]
     assert posterior.metadata["stop_reason"] == "max_simulations"
-    assert posterior.n_simulations <= 6000 and len(posterior.samples) == 500
+    assert sum(calls) == posterior.metadata["n_simulations"] + driver
+    assert budget <= posterior.metadata["n_simulations"] < budget + batch
+    assert batch <= budget // 20
+
+
+def test_the_generation_the_budget_cuts_short_is_kept_when_it_is_big_enough():
+    settings = dict(n_particles=500, generations=20, batch_size=500, engine="numpy")
+    posterior = PMCABC(MODEL.prior, MODEL, max_simulations=7000, **settings).run(OBSERVED, seed=2)
+    last = posterior.history.iloc[-1]
+    assert posterior.metadata["stop_reason"] == "max_simulations"
+    assert 125 <= len(posterior.samples) < 500  # a quarter at least, fewer than asked
+    assert 7000 <= posterior.metadata["n_simulations"] < 7500
+    assert last["ess"] == pytest.approx(1 / np.sum(posterior.weights**2))
+    whole = PMCABC(MODEL.prior, MODEL, max_simulations=10**8, **settings).run(OBSERVED, seed=2)
+    n_whole = len(posterior.history) - 1
+    np.testing.assert_array_equal(
+        whole.history["epsilon"].iloc[: n_whole + 1], posterior.history["epsilon"]
+    )
 
 
 def test_stop_on_min_acceptance_rate():

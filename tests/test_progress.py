@@ -24,6 +24,7 @@ def record(generation, seconds=2.0):
         acceptance_rate=1.0 / (generation + 1),
         ess=480.4,
         n_failed=0,
+        n_discarded=0,
         seconds=seconds,
     )
 

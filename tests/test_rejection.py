@@ -61,10 +61,35 @@ def test_unreachable_epsilon_reports_the_acceptance_rate():
     abc = RejectionABC(MODEL.prior, MODEL, engine="numpy", batch_size=1000)
     with pytest.raises(
         BudgetExhausted,
-        match=r"max_simulations=20,000 was reached with \d+ of 1,000 "
-        r"particles .* acceptance rate .*raise epsilon",
+        match=r"max_simulations=20,000 cannot be enough with \d+ of 1,000 "
+        r"particles accepted in 1,000 simulations: acceptance rate .*raise epsilon",
     ):
         abc.run(OBSERVED, epsilon=1e-4, n_samples=1000, max_simulations=20_000, seed=1)
+
+
+def test_a_budget_reached_says_so():
+    # The acceptance rate is about 0.285: 500 particles need about 1,750 simulations. Below
+    # 1,000 simulations no early check is made, so the run goes on to the budget.
+    abc = RejectionABC(MODEL.prior, MODEL, engine="numpy", batch_size=100)
+    with pytest.raises(
+        BudgetExhausted, match=r"max_simulations=1,600 was reached with \d+ of 500 particles"
+    ):
+        abc.run(OBSERVED, epsilon=0.8, n_samples=500, max_simulations=1_600, seed=1)
+
+
+def test_epsilon_zero_stops_early_instead_of_spending_the_default_cap():
+    calls = []
+
+    def counted(theta, rng):
+        calls.append(len(theta))
+        return MODEL(theta, rng)
+
+    # With none accepted in S simulations, a rate of 3/S cannot be ruled out, so stopping is
+    # honest once 100 particles at 3/S would need more than the budget: S near 3% of it.
+    abc = RejectionABC(MODEL.prior, counted, engine="numpy")
+    with pytest.raises(BudgetExhausted, match=r"max_simulations=1,000,000 cannot be enough"):
+        abc.run(OBSERVED, epsilon=0.0, n_samples=100, max_simulations=10**6, seed=1)
+    assert sum(calls) < 100_000  # a tenth of the budget
 
 
 @pytest.mark.parametrize(

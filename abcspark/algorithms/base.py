@@ -37,12 +37,15 @@ class Algorithm:
     ) -> Posterior:
         """The posterior of ``particles`` (rows of :func:`abcspark.rows.split`) and history."""
         history = history_frame(records)
+        dropped = metadata.get("n_simulations_dropped", 0)
         metadata.update(
             algorithm=self.name,
             settings=self.settings() if settings is None else settings,
             engine=engine.name,
             parallelism=engine.parallelism,
-            n_simulations=int(history["n_simulations"].sum()),
+            n_simulations=int((history["n_simulations"] + history["n_discarded"]).sum()) + dropped,
+            n_discarded=int(history["n_discarded"].sum()) + dropped,
+            n_driver_simulations=self.problem.n_driver_simulations,
             n_failed=int(history["n_failed"].sum()),
             versions=versions(),
         )

@@ -26,9 +26,12 @@ class PMCABC(SequentialABC):
 
     Parameters
     ----------
-    prior, simulate, distance, vectorized, batch_size, on_error, batch_timeout, engine,
-    parallelism, spark, keep_statistics
+    prior, simulate, distance, vectorized, on_error, batch_timeout, engine, parallelism, spark,
+    keep_statistics
         As for :class:`~abcspark.RejectionABC`.
+    batch_size : int, optional
+        Proposals per batch; by default a tenth of ``n_particles``, between 10 and 1,000, and at
+        most a twentieth of ``max_simulations``.
     n_particles : int, default 1000
         Accepted particles per generation.
     generations : int, default 5
@@ -41,9 +44,15 @@ class PMCABC(SequentialABC):
     min_epsilon : float, default 0
         Stop after the generation that reaches it (epsilon never goes below it).
     max_simulations : int, default 1e8
-        Stop when the run has used this many proposals; a generation cut short is dropped.
+        The budget in simulator calls (proposals outside the prior's support are free); the
+        run ends within one batch of it. The generation it cuts short is kept, with fewer
+        particles, if it holds at least a quarter of ``n_particles``.
     min_acceptance_rate : float, default 0
         Stop after a generation whose acceptance rate falls below it.
+    min_epsilon_difference : float, default 0
+        Stop when epsilon falls by less than this from one generation to the next.
+    max_walltime : float, optional
+        Seconds; no generation starts after the run has taken this long.
     kernel : {'gaussian', 'olcm'} or Kernel, default 'gaussian'
         :class:`~abcspark.GaussianKernel` (twice the weighted covariance),
         :class:`~abcspark.OLCMKernel` (Filippi et al.'s optimal local covariance), or a
@@ -83,6 +92,8 @@ class PMCABC(SequentialABC):
         min_epsilon: float = 0.0,
         max_simulations: int = 10**8,
         min_acceptance_rate: float = 0.0,
+        min_epsilon_difference: float = 0.0,
+        max_walltime: Optional[float] = None,
         kernel: Any = "gaussian",
         progress: Optional[bool] = None,
         **problem: Any,
@@ -94,6 +105,8 @@ class PMCABC(SequentialABC):
             min_epsilon=min_epsilon,
             max_simulations=max_simulations,
             min_acceptance_rate=min_acceptance_rate,
+            min_epsilon_difference=min_epsilon_difference,
+            max_walltime=max_walltime,
             progress=progress,
         )
         if prior.discrete_names:

@@ -13,9 +13,15 @@ from abcspark.algorithms.base import Algorithm
 from abcspark.history import GenerationRecord
 from abcspark.posterior import Posterior
 from abcspark.priors import Prior
-from abcspark.problem import Problem
+from abcspark.problem import Problem, auto_batch_size
 from abcspark.rng import check_seed
-from abcspark.sampling import Sample, sample_best, sample_until
+from abcspark.sampling import (
+    BudgetExhausted,
+    Sample,
+    budget_message,
+    sample_best,
+    sample_until,
+)
 from abcspark.validation import positive_int, real
 
 log = logging.getLogger("abcspark")
@@ -43,8 +49,10 @@ class RejectionABC(Algorithm):
         ``vectorized=False``: ``(simulated object, observed) -> float``.
     vectorized : bool, default True
         Whether ``simulate`` takes a batch of parameter rows.
-    batch_size : int, default 1000
-        Proposals per batch, the unit of randomness and of work.
+    batch_size : int, optional
+        Proposals per batch, the unit of randomness and of work. By default it follows from
+        the work: a tenth of ``n_samples`` (10 to 1,000, at most a twentieth of
+        ``max_simulations``), or a tenth of ``n_simulations`` (at most 1,000).
     on_error : {'raise', 'skip'}, default 'raise'
         A simulation that raises or returns NaN/inf fails the run with the generation, batch
         and parameters (``'raise'``), or is dropped and counted (``'skip'``).
@@ -116,7 +124,9 @@ class RejectionABC(Algorithm):
         quantile : float, optional
             With ``n_simulations``: keep this fraction of closest simulations.
         max_simulations : int, default 1e9
-            Cap on proposals with ``epsilon`` and ``n_samples``.
+            Cap on simulator calls with ``epsilon`` and ``n_samples``; the run stops early,
+            with :class:`~abcspark.BudgetExhausted`, once the acceptance rate seen makes the
+            request impossible within it.
         seed : int, optional
             Keys all randomness; None draws one (recorded in ``posterior.metadata``).
 
@@ -137,17 +147,27 @@ class RejectionABC(Algorithm):
         seed = check_seed(seed)
         max_simulations = positive_int("max_simulations", max_simulations, "10**9")
         started = time.perf_counter()
+        batch_size = self._batch_size(n_samples or n_simulations, n_simulations, max_simulations)
         observed, distance = self.problem.prepare(observed, seed)
         engine = self.problem.engine()
         threshold = np.inf if mode == "quantile" else float(epsilon)
-        task = self.problem.task(seed, 0, self.problem.prior, threshold, observed, distance)
+        task = self.problem.task(
+            seed, 0, self.problem.prior, threshold, observed, distance, batch_size
+        )
         shared = engine.share(task)
         try:
-            sample = self._sample(
-                mode, engine, shared, n_samples, n_simulations, quantile, max_simulations
-            )
+            if mode == "until":
+                sample = sample_until(
+                    engine, shared, n_samples, batch_size, max_simulations, 1.0, self.name
+                )
+            else:
+                n_batches = math.ceil(n_simulations / batch_size)
+                best = math.ceil(quantile * n_batches * batch_size) if quantile else None
+                sample = sample_best(engine, shared, n_batches, best, batch_size, self.name)
         finally:
             engine.release(shared)
+        if sample.stop != "complete":
+            raise BudgetExhausted(budget_message(sample, n_samples, max_simulations))
         if len(sample.particles) == 0:
             raise ValueError(
                 f"epsilon={epsilon} accepted none of {sample.n_simulations:,} simulations; "
@@ -162,35 +182,24 @@ class RejectionABC(Algorithm):
             np.ones(len(sample.particles)),
             [_record(sample, threshold if mode != "quantile" else None, seconds)],
             engine,
-            settings={**self.settings(), **stopping},
+            settings={**self.settings(), **stopping, "batch_size": batch_size},
             seed=seed,
             mode=mode,
             wall_seconds=seconds,
         )
 
-    def _sample(
-        self,
-        mode: str,
-        engine: Any,
-        shared: Any,
-        n_samples: Optional[int],
-        n_simulations: Optional[int],
-        quantile: Optional[float],
-        max_simulations: int,
-    ) -> Sample:
-        batch_size = self.problem.batch_size
-        if mode == "until":
-            return sample_until(
-                engine,
-                shared,
-                n_samples,
-                batch_size,
-                max_simulations,
-                description="abcspark RejectionABC",
+    def _batch_size(self, n_target: int, n_simulations: Optional[int], budget: int) -> int:
+        """The given batch size, or one that follows from the work (see auto_batch_size)."""
+        if self.problem.batch_size is None:
+            if n_simulations is not None:  # a fixed budget: only its granularity matters
+                return max(1, min(1000, n_simulations // 10))
+            return auto_batch_size(n_target, budget)
+        if n_simulations is not None and n_simulations < self.problem.batch_size:
+            raise ValueError(
+                f"n_simulations must be at least one batch, batch_size={self.problem.batch_size} "
+                f"(got {n_simulations}); raise n_simulations, or leave batch_size unset."
             )
-        n_batches = math.ceil(n_simulations / batch_size)
-        best = math.ceil(quantile * n_batches * batch_size) if quantile else None
-        return sample_best(engine, shared, n_batches, best, "abcspark RejectionABC")
+        return self.problem.batch_size
 
 
 def _record(sample: Sample, epsilon: Optional[float], seconds: float) -> GenerationRecord:
@@ -206,11 +215,12 @@ def _record(sample: Sample, epsilon: Optional[float], seconds: float) -> Generat
     return GenerationRecord(
         generation=0,
         epsilon=reached,
-        n_proposals=sample.n_simulations,  # prior draws are all in its support
+        n_proposals=sample.n_proposals,
         n_simulations=sample.n_simulations,
         acceptance_rate=sample.acceptance_rate,
         ess=float(len(sample.particles)),
         n_failed=sample.n_failed,
+        n_discarded=sample.n_discarded,
         seconds=seconds,
     )
 

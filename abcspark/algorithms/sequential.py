@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, List, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -18,16 +19,42 @@ import pandas as pd
 from abcspark.algorithms.base import Algorithm
 from abcspark.checkpoint import Checkpoint
 from abcspark.engines import Engine
-from abcspark.history import GenerationRecord
+from abcspark.history import GenerationRecord, forecast_rate
 from abcspark.posterior import Posterior
-from abcspark.problem import Problem
+from abcspark.problem import Problem, auto_batch_size
 from abcspark.progress import Progress
 from abcspark.rng import check_seed
-from abcspark.sampling import BudgetExhausted, Sample, sample_until
-from abcspark.validation import positive_int, real
+from abcspark.sampling import BudgetExhausted, Sample, budget_message, sample_until
+from abcspark.validation import optional_seconds, positive_int, real
 from abcspark.weighted import ess
 
 log = logging.getLogger("abcspark")
+
+
+FORECAST_SHARE = 0.8
+"""A later generation's first round aims at this share of its forecast need (see sampling)."""
+MIN_LAST_SHARE = 0.25
+"""A generation the budget cuts short is kept if it holds this share of ``n_particles``."""
+
+
+@dataclass
+class _Run:
+    """What one call of :meth:`SequentialABC.run` carries from generation to generation."""
+
+    observed: Any
+    distance: Any
+    engine: Engine
+    seed: int
+    started: float
+    population: Optional[pd.DataFrame] = None
+    records: List[GenerationRecord] = field(default_factory=list)
+    n_dropped: int = 0
+    """Simulations of a last generation that the budget cut short and that was not kept."""
+
+    @property
+    def n_used(self) -> int:
+        """Simulator calls so far, counted or discarded."""
+        return sum(r.n_simulations + r.n_discarded for r in self.records) + self.n_dropped
 
 
 class SequentialABC(Algorithm):
@@ -43,9 +70,15 @@ class SequentialABC(Algorithm):
     min_epsilon : float
         Stop after the generation that reaches it.
     max_simulations : int
-        Stop when the run has used this many proposals; a generation cut short is dropped.
+        The budget: simulator calls (proposals outside the prior's support are free). The run
+        ends within one batch of it. A generation it cuts short is kept if it holds at least
+        ``MIN_LAST_SHARE`` of ``n_particles`` (weighted as any generation), else dropped.
     min_acceptance_rate : float
         Stop after a generation whose acceptance rate falls below it.
+    min_epsilon_difference : float
+        Stop when epsilon falls by less than this from one generation to the next.
+    max_walltime : float, optional
+        Seconds; no generation starts after the run has taken this long.
     progress : bool, optional
         Progress display per generation; default on in Jupyter and in a terminal.
     """
@@ -59,6 +92,8 @@ class SequentialABC(Algorithm):
         min_epsilon: float,
         max_simulations: int,
         min_acceptance_rate: float,
+        min_epsilon_difference: float = 0.0,
+        max_walltime: Optional[float] = None,
         progress: Optional[bool],
     ):
         super().__init__(problem)
@@ -67,7 +102,13 @@ class SequentialABC(Algorithm):
         self.min_epsilon = real("min_epsilon", min_epsilon, 0, example="0.1")
         self.max_simulations = positive_int("max_simulations", max_simulations, "10**6")
         self.min_acceptance_rate = real("min_acceptance_rate", min_acceptance_rate, 0, 1)
+        self.min_epsilon_difference = real(
+            "min_epsilon_difference", min_epsilon_difference, 0, example="0.01"
+        )
+        self.max_walltime = optional_seconds("max_walltime", max_walltime)
         self.progress = progress
+        if self.problem.batch_size is None:
+            self.problem.batch_size = auto_batch_size(self.n_particles, self.max_simulations)
 
     def settings(self) -> dict:
         return {
@@ -77,6 +118,7 @@ class SequentialABC(Algorithm):
             "min_epsilon": self.min_epsilon,
             "max_simulations": self.max_simulations,
             "min_acceptance_rate": self.min_acceptance_rate,
+            "min_epsilon_difference": self.min_epsilon_difference,
         }
 
     # The hooks an algorithm supplies.
@@ -111,7 +153,7 @@ class SequentialABC(Algorithm):
         Returns
         -------
         Posterior
-            The last complete generation, with ``history`` and ``metadata``.
+            The last generation, with ``history`` and ``metadata``.
         """
         if checkpoint is not None and seed is None:
             raise ValueError(
@@ -121,157 +163,135 @@ class SequentialABC(Algorithm):
         seed = check_seed(seed)
         started = time.perf_counter()
         observed, distance = self.problem.prepare(observed, seed)
-        engine = self.problem.engine()
-        store = self._checkpoint(checkpoint, seed, observed, engine)
-        population, records = store.resume() if store else (None, [])
-        stop = self._stop_reason(records) if records else None
+        run = _Run(observed, distance, self.problem.engine(), seed, started)
+        store = self._checkpoint(checkpoint, run)
+        if store is not None:
+            run.population, run.records = store.resume()
+        stop = self._stop_reason(run) if run.records else None
         progress = Progress(self.generations, self.progress, self.name)
-        for record in records:
+        for record in run.records:
             progress.update(record)
         while stop is None:
-            g = len(records)
-            try:
-                population, record = self._generation(
-                    g, population, records, observed, distance, engine, seed
-                )
-            except BudgetExhausted as exc:
-                if g == 0:
-                    raise
-                log.warning("stopping before generation %d: %s", g, exc)
-                stop = "max_simulations"
-                break
-            if store is not None:
-                store.save(g, population, record)
-            records.append(record)
-            progress.update(record)
-            stop = self._stop_reason(records)
+            stop = self._generation(len(run.records), run)
+            if stop != "dropped":
+                if store is not None:
+                    store.save(run.records[-1].generation, run.population, run.records[-1])
+                progress.update(run.records[-1])
+                stop = stop or self._stop_reason(run)
         progress.close()
         return self._posterior(
-            population,
-            population["weight"].to_numpy(),
-            records,
-            engine,
+            run.population,
+            run.population["weight"].to_numpy(),
+            run.records,
+            run.engine,
             seed=seed,
-            stop_reason=stop,
+            stop_reason="max_simulations" if stop == "dropped" else stop,
+            n_simulations_dropped=run.n_dropped,
             wall_seconds=time.perf_counter() - started,
         )
 
-    def _checkpoint(
-        self, path: Optional[str], seed: int, observed: Any, engine: Engine
-    ) -> Optional[Checkpoint]:
+    def _checkpoint(self, path: Optional[str], run: _Run) -> Optional[Checkpoint]:
         if path is None:
             return None
+        observed = run.observed
         described = observed.tolist() if isinstance(observed, np.ndarray) else repr(observed)
         problem = {
             "algorithm": self.name,
-            "seed": seed,
+            "seed": run.seed,
             "settings": self.settings(),
             "observed": described,
         }
-        store = Checkpoint(path, problem, getattr(engine, "spark", None))
+        store = Checkpoint(path, problem, getattr(run.engine, "spark", None))
         store.open()
         return store
 
-    def _generation(
-        self,
-        g: int,
-        population: Optional[pd.DataFrame],
-        records: List[GenerationRecord],
-        observed: Any,
-        distance: Any,
-        engine: Engine,
-        seed: int,
-    ) -> Tuple[pd.DataFrame, GenerationRecord]:
-        """Sample generation ``g``: its population (parameters, weight, distance) and record."""
+    def _generation(self, g: int, run: _Run) -> Optional[str]:
+        """Sample generation ``g`` into ``run``; a stop reason if the budget ended it.
+
+        Returns None, ``'max_simulations'`` (the budget ended the generation, which is kept)
+        or ``'dropped'`` (it ended too early to keep; ``run`` keeps the last generation).
+        """
         started = time.perf_counter()
-        epsilon = self._epsilon(g, population)
-        proposal = self._proposal(g, population, epsilon)
-        sample = self._sample(
-            g, proposal, epsilon, records, population, observed, distance, engine, seed
-        )
+        epsilon = self._epsilon(g, run.population)
+        proposal = self._proposal(g, run.population, epsilon)
+        sample = self._sample(g, proposal, epsilon, run)
+        if sample.stop != "complete":
+            if g == 0:
+                raise BudgetExhausted(
+                    budget_message(sample, self.n_particles, self.max_simulations)
+                )
+            if len(sample.particles) < max(2, MIN_LAST_SHARE * self.n_particles):
+                log.warning(
+                    "dropping generation %d: %s",
+                    g,
+                    budget_message(sample, self.n_particles, self.max_simulations),
+                )
+                run.n_dropped += sample.n_simulations + sample.n_discarded
+                return "dropped"
         names = self.problem.prior.names
         weights = self._weights(g, sample.particles[names].to_numpy(), proposal)
-        new = sample.particles.drop(columns=["batch", "index"]).assign(weight=weights)
-        record = GenerationRecord(
-            generation=g,
-            epsilon=float(epsilon),
-            n_proposals=(int(sample.particles["batch"].iloc[-1]) + 1) * self.problem.batch_size,
-            n_simulations=sample.n_simulations,
-            acceptance_rate=sample.acceptance_rate,
-            ess=ess(weights),
-            n_failed=sample.n_failed,
-            seconds=time.perf_counter() - started,
-        )
+        run.population = (
+            sample.particles.drop(columns=["batch", "index"]).assign(weight=weights)
+        ).reset_index(drop=True)
+        run.records.append(_record(g, epsilon, sample, weights, time.perf_counter() - started))
         log.info(
-            "%s generation %d: epsilon %.4g, acceptance rate %.3g, %d simulations, ESS %.1f, "
-            "%.1f s",
+            "%s generation %d: epsilon %.4g, acceptance rate %.3g, %d simulations, ESS %.1f",
             self.name,
             g,
             epsilon,
-            record.acceptance_rate,
-            record.n_simulations,
-            record.ess,
-            record.seconds,
+            sample.acceptance_rate,
+            sample.n_simulations,
+            run.records[-1].ess,
         )
-        return new.reset_index(drop=True), record
+        return None if sample.stop == "complete" else "max_simulations"
 
-    def _sample(
-        self,
-        g: int,
-        proposal: Any,
-        epsilon: float,
-        records: List[GenerationRecord],
-        population: Optional[pd.DataFrame],
-        observed: Any,
-        distance: Any,
-        engine: Engine,
-        seed: int,
-    ) -> Sample:
-        used = sum(r.n_simulations for r in records)
-        rate = _rate_guess(records, population, epsilon)
-        shared = engine.share(self.problem.task(seed, g, proposal, epsilon, observed, distance))
+    def _sample(self, g: int, proposal: Any, epsilon: float, run: _Run) -> Sample:
+        rate = forecast_rate(run.records, run.population, epsilon)
+        task = self.problem.task(run.seed, g, proposal, epsilon, run.observed, run.distance)
+        shared = run.engine.share(task)
         try:
             return sample_until(
-                engine,
+                run.engine,
                 shared,
                 self.n_particles,
                 self.problem.batch_size,
-                self.max_simulations - used,
+                self.max_simulations - run.n_used,
                 rate,
                 f"abcspark {self.name} generation {g}",
+                first_round=1.0 if g == 0 else FORECAST_SHARE,
             )
         finally:
-            engine.release(shared)
+            run.engine.release(shared)
 
-    def _stop_reason(self, records: List[GenerationRecord]) -> Optional[str]:
+    def _stop_reason(self, run: _Run) -> Optional[str]:
+        records = run.records
         last = records[-1]
         if len(records) >= self.generations:
             return "generations"
         if last.epsilon <= self.min_epsilon:
             return "min_epsilon"
-        if sum(r.n_simulations for r in records) >= self.max_simulations:
+        if run.n_used >= self.max_simulations:
             return "max_simulations"
         if last.acceptance_rate < self.min_acceptance_rate:
             return "min_acceptance_rate"
+        if len(records) > 1 and records[-2].epsilon - last.epsilon < self.min_epsilon_difference:
+            return "min_epsilon_difference"
+        if self.max_walltime is not None and time.perf_counter() - run.started > self.max_walltime:
+            return "max_walltime"
         return None
 
 
-def _rate_guess(
-    records: List[GenerationRecord], population: Optional[pd.DataFrame], epsilon: float
-) -> float:
-    """Particles per proposal to expect in the next generation, to size its first round.
-
-    The last rate times the share of the last (weighted) particles within the new epsilon;
-    from generation 3 on, the last rate carried along the trend of generations 1 and later
-    (generation 0 samples the prior, which says little about the kernel's rates). Never below
-    a quarter of the last rate, so a guess of zero cannot ask for an endless round.
-    """
-    rates = [r.acceptance_rate * r.n_simulations / r.n_proposals for r in records]
-    if not rates:
-        return 1.0
-    if len(rates) <= 2:
-        within = population["distance"].to_numpy() <= epsilon
-        guess = rates[-1] * float(population["weight"].to_numpy() @ within)
-    else:
-        guess = rates[-1] * min(1.0, rates[-1] / max(rates[-2], 1e-12))
-    return max(guess, rates[-1] / 4)
+def _record(
+    g: int, epsilon: float, sample: Sample, weights: np.ndarray, seconds: float
+) -> GenerationRecord:
+    return GenerationRecord(
+        generation=g,
+        epsilon=float(epsilon),
+        n_proposals=sample.n_proposals,
+        n_simulations=sample.n_simulations,
+        acceptance_rate=sample.acceptance_rate,
+        ess=ess(weights),
+        n_failed=sample.n_failed,
+        n_discarded=sample.n_discarded,
+        seconds=seconds,
+    )
