@@ -13,7 +13,7 @@ from abcspark.batch import SimulationError
 from abcspark.distances import Distance, Euclidean, Manhattan, ScaledEuclidean
 from abcspark.engines import Engine, task_cpus
 from abcspark.history import GenerationRecord
-from abcspark.kernels import GaussianKernel, Kernel, OLCMKernel
+from abcspark.kernels import GaussianKernel, Kernel, LocalKernel, OLCMKernel
 from abcspark.nested import nested
 from abcspark.posterior import Posterior
 from abcspark.priors import (
@@ -42,6 +42,7 @@ __all__ = [
     "GaussianKernel",
     "GenerationRecord",
     "Kernel",
+    "LocalKernel",
     "LogNormal",
     "Manhattan",
     "MultivariateNormal",

@@ -2,12 +2,13 @@
 
 A kernel is an object with one method, ``fit(particles, weights, distances, epsilon)``, that
 returns the proposal of the next generation: a :class:`GaussianMixture` with ``sample`` and
-``log_density``. Two kernels are built in, and strings name them:
+``log_density``. These are built in, and strings name them:
 
 - ``'gaussian'``, :class:`GaussianKernel`: twice the weighted sample covariance (Beaumont et
-  al. 2009);
+  al. 2009); ``'silverman'`` and ``'scott'``: the same kernel at a rule-of-thumb bandwidth;
 - ``'olcm'``, :class:`OLCMKernel`: the optimal local covariance matrix of Filippi et al.
-  (2013), one covariance per particle.
+  (2013), one covariance per particle;
+- ``'local'``, :class:`LocalKernel`: the covariance of each particle's nearest neighbours.
 
 A user's kernel subclasses :class:`Kernel`. Importance weights need the mixture's density at
 every new particle; it is computed in chunks of rows so that 10,000 particles never build a
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from abcspark.validation import real
-from abcspark.weighted import covariance
+from abcspark.weighted import covariance, ess
 
 CHUNK_FLOATS = 2**22
 """Floats of one chunk's work array in :meth:`GaussianMixture.log_density` (32 MiB)."""
@@ -106,27 +107,100 @@ class Kernel(ABC):
 
 
 class GaussianKernel(Kernel):
-    """One Gaussian per particle, with ``scale`` times the population's weighted covariance.
+    """One Gaussian per particle, all with the population's weighted covariance times ``scale``.
 
     Parameters
     ----------
-    scale : float, default 2.0
-        The covariance's multiple of the weighted covariance; Beaumont et al. show that 2
-        minimises the Kullback-Leibler divergence to the next target for a Gaussian posterior.
+    scale : float or {'silverman', 'scott'}, default 2.0
+        The covariance's multiple of the weighted covariance. 2 is Beaumont et al.'s choice,
+        which minimises the Kullback-Leibler divergence to the next target for a Gaussian
+        posterior. ``'silverman'`` and ``'scott'`` take the square of the rule's bandwidth at
+        the population's effective sample size, ``(4 / (n (d + 2)))^(2 / (d + 4))`` and
+        ``n^(-2 / (d + 4))``: a kernel density estimate's width, much narrower (about 0.1 for
+        1,000 particles in 2 dimensions), as pyABC's default transition uses.
 
     References
     ----------
     Beaumont, M. A., Cornuet, J.-M., Marin, J.-M. and Robert, C. P. (2009). Adaptive
     approximate Bayesian computation. Biometrika 96(4), 983-990.
+    Silverman, B. W. (1986). Density Estimation for Statistics and Data Analysis. Chapman and
+    Hall, London.
     """
 
-    def __init__(self, scale: float = 2.0):
-        self.scale = real("scale", scale, 0, open_low=True, example="2.0")
+    def __init__(self, scale: Any = 2.0):
+        if isinstance(scale, str):
+            if scale not in BANDWIDTH_RULES:
+                raise ValueError(
+                    f"scale must be a positive number or one of {tuple(BANDWIDTH_RULES)} (got "
+                    f"{scale!r}); e.g. scale='silverman'."
+                )
+            self.scale = scale
+        else:
+            self.scale = real("scale", scale, 0, open_low=True, example="2.0")
+
+    def factor(self, weights: np.ndarray, d: int) -> float:
+        """The multiple of the weighted covariance for a population of ``weights`` in ``d``-D."""
+        if isinstance(self.scale, str):
+            return BANDWIDTH_RULES[self.scale](ess(weights), d) ** 2
+        return self.scale
 
     def fit(
         self, particles: np.ndarray, weights: np.ndarray, distances: np.ndarray, epsilon: float
     ) -> GaussianMixture:
-        return GaussianMixture(particles, weights, self.scale * covariance(particles, weights))
+        factor = self.factor(weights, particles.shape[1])
+        return GaussianMixture(particles, weights, factor * covariance(particles, weights))
+
+
+BANDWIDTH_RULES = {
+    "silverman": lambda n, d: (4.0 / (n * (d + 2))) ** (1.0 / (d + 4)),
+    "scott": lambda n, d: n ** (-1.0 / (d + 4)),
+}
+"""Bandwidth rules of thumb for a Gaussian kernel density estimate of ``n`` points in ``d``-D."""
+
+
+class LocalKernel(Kernel):
+    """One Gaussian per particle, with the weighted covariance of its nearest neighbours.
+
+    Where the posterior is curved or has several modes, one global covariance proposes far
+    outside it; the covariance of the particle's ``k`` nearest neighbours (``k`` a share of
+    the population, distances measured after scaling each parameter by its sd) follows its
+    local shape.
+
+    Parameters
+    ----------
+    k_fraction : float, default 0.25
+        Neighbours as a share of the population (at least ``d + 1`` of them).
+    scale : float, default 1.0
+        Multiple of each local covariance.
+
+    References
+    ----------
+    Filippi, S., Barnes, C. P., Cornebise, J. and Stumpf, M. P. H. (2013). On optimality of
+    kernels for approximate Bayesian computation using sequential Monte Carlo. Statistical
+    Applications in Genetics and Molecular Biology 12(1), 87-107 (the k-nearest-neighbour
+    kernel).
+    """
+
+    def __init__(self, k_fraction: float = 0.25, scale: float = 1.0):
+        self.k_fraction = real("k_fraction", k_fraction, 0, 1, open_low=True, example="0.25")
+        self.scale = real("scale", scale, 0, open_low=True, example="1.0")
+
+    def fit(
+        self, particles: np.ndarray, weights: np.ndarray, distances: np.ndarray, epsilon: float
+    ) -> GaussianMixture:
+        n, d = particles.shape
+        k = min(n, max(d + 1, math.ceil(self.k_fraction * n)))
+        scaled = particles / np.maximum(particles.std(axis=0), 1e-300)
+        covs = np.empty((n, d, d))
+        rows = max(1, CHUNK_FLOATS // max(n, 1))
+        for start in range(0, n, rows):
+            block = scaled[start : start + rows]
+            gaps = ((block[:, None, :] - scaled[None, :, :]) ** 2).sum(axis=2)
+            nearest = np.argpartition(gaps, k - 1, axis=1)[:, :k]
+            for i, near in enumerate(nearest):
+                w = weights[near] / weights[near].sum()
+                covs[start + i] = self.scale * covariance(particles[near], w)
+        return GaussianMixture(particles, weights, covs)
 
 
 class OLCMKernel(Kernel):
@@ -155,7 +229,13 @@ class OLCMKernel(Kernel):
         return GaussianMixture(particles, weights, covs)
 
 
-SHORTCUTS = {"gaussian": GaussianKernel, "olcm": OLCMKernel}
+SHORTCUTS = {
+    "gaussian": GaussianKernel,
+    "silverman": lambda: GaussianKernel("silverman"),
+    "scott": lambda: GaussianKernel("scott"),
+    "olcm": OLCMKernel,
+    "local": LocalKernel,
+}
 """Kernels that may be given by name."""
 
 

@@ -10,7 +10,11 @@ import numpy as np
 import pandas as pd
 
 from abcspark import storage
+from abcspark.adjustment import local_linear
+from abcspark.draws import METHODS, kde, resample, systematic
+from abcspark.rng import DRAWS, batch_rng, check_seed
 from abcspark.rows import statistic_names
+from abcspark.validation import positive_int
 from abcspark.weighted import covariance, ess, quantile
 
 PARTICLES_FILE = "particles.parquet"
@@ -174,7 +178,9 @@ class Posterior:
             "metadata": self.metadata,
             "history": self.history.to_dict(orient="list"),
         }
-        store.write(METADATA_FILE, json.dumps(document, indent=2, default=_json_default).encode())
+        store.write(
+            METADATA_FILE, json.dumps(document, indent=2, default=storage.json_default).encode()
+        )
 
     @classmethod
     def load(cls, path: str, spark: Any = None) -> Posterior:
@@ -209,6 +215,64 @@ class Posterior:
             posterior.weights = weights  # as saved, bit for bit (normalising may move an ulp)
         return posterior
 
+    def sample(self, n: int, seed: Optional[int] = None, method: str = "resample") -> pd.DataFrame:
+        """``n`` draws from the posterior, one column per parameter.
+
+        Parameters
+        ----------
+        n : int
+        seed : int, optional
+            Keys the draws; None draws one.
+        method : {'resample', 'kde'}, default 'resample'
+            Particles drawn by weight, or a weighted kernel density estimate inside the prior's
+            support (:func:`abcspark.draws.kde`): distinct values where resampling repeats.
+        """
+        n = positive_int("n", n, "10_000")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS} (got {method!r}).")
+        rng = batch_rng(check_seed(seed), 0, 0, stream=DRAWS)
+        values = self.samples.to_numpy()
+        if method == "resample":
+            draws = values[resample(self.weights, n, rng)]
+        else:
+            draws = kde(values, self.weights, self._bounds(), n, rng)
+        return pd.DataFrame(draws, columns=self.names)
+
+    def adjust(self) -> Posterior:
+        """The posterior after local-linear regression adjustment (:mod:`abcspark.adjustment`).
+
+        It needs the particles' statistics: run with ``keep_statistics=True``.
+
+        Raises
+        ------
+        ValueError
+            Without statistics or observed statistics.
+        """
+        observed = self.metadata.get("observed")
+        if self.statistics is None or observed is None:
+            raise ValueError(
+                "adjust needs the particles' simulated statistics and the observed ones (got "
+                f"statistics {'none' if self.statistics is None else 'kept'}); run with "
+                "keep_statistics=True and a vectorized simulator."
+            )
+        theta, weights = local_linear(
+            self.samples.to_numpy(),
+            self.statistics,
+            np.asarray(observed, dtype=np.float64),
+            self.distances,
+            self.weights,
+            self._bounds(),
+        )
+        metadata = {**self.metadata, "adjustment": "local-linear"}
+        samples = pd.DataFrame(theta, columns=self.names)
+        return Posterior(samples, weights, self.distances, self.history, metadata, self.statistics)
+
+    def _bounds(self) -> np.ndarray:
+        bounds = self.metadata.get("bounds")
+        if bounds is None:
+            return np.tile([-np.inf, np.inf], (len(self.names), 1))
+        return np.asarray(bounds, dtype=np.float64)
+
     def plot(self, path: Optional[str] = None, **options: Any) -> Any:
         """Marginals with credible intervals, pairs and the history in one figure.
 
@@ -228,16 +292,6 @@ class Posterior:
             import arviz
         except ImportError:
             raise ImportError("to_arviz needs arviz; pip install arviz.") from None
-        n = len(self.samples)
-        picks = np.searchsorted(np.cumsum(self.weights), (np.arange(n) + 0.5) / n)
-        picks = np.minimum(picks, n - 1)
+        picks = systematic(self.weights)
         draws = {name: self.samples[name].to_numpy()[picks][None, :] for name in self.names}
         return arviz.from_dict(posterior=draws)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value)} to JSON metadata")

@@ -8,6 +8,7 @@ from abcspark.continuous import Beta, Gamma, LogNormal, Normal, TruncatedNormal,
 from abcspark.discrete import Categorical, Poisson
 from abcspark.distributions import Distribution, as_rows, check_draw
 from abcspark.multivariate import MultivariateNormal
+from abcspark.rows import RESERVED
 
 __all__ = [
     "RESERVED_NAMES",
@@ -24,7 +25,8 @@ __all__ = [
     "Uniform",
 ]
 
-RESERVED_NAMES = ("weight", "distance", "generation", "batch", "index")
+RESERVED_NAMES = RESERVED
+"""Column names of the batch rows and of saved posteriors, which parameters cannot take."""
 
 
 class Prior:
@@ -108,6 +110,13 @@ class Prior:
     def in_support(self, theta: np.ndarray) -> np.ndarray:
         """Whether each row of ``theta``, shape (n, dim), is in the support: bool, shape (n,)."""
         return np.logical_and.reduce([d.in_support(block) for d, block in self._blocks(theta)])
+
+    def bounds(self) -> np.ndarray:
+        """The support's lower and upper bound of each column, shape (dim, 2) (inf if none)."""
+        return np.array(
+            [list(d._bounds) for d in self.components.values() for _ in range(d.dim)],
+            dtype=np.float64,
+        )
 
     def to_dict(self) -> dict:
         """JSON-able ``{name: component.to_dict()}``, keys in column order."""

@@ -16,6 +16,8 @@ SIMULATION = 0
 """Stream of the batches that propose, simulate and score particles."""
 PILOT = 1
 """Stream of the driver's dry run and prior-predictive pilot run."""
+DRAWS = 2
+"""Stream of draws from a finished posterior (``Posterior.sample``)."""
 
 
 def batch_rng(

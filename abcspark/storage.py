@@ -16,8 +16,19 @@ from pathlib import Path
 from typing import Any, List
 from urllib.parse import urlparse
 
+import numpy as np
+
 FORMAT_VERSION = 2
 """The layout of saved posteriors and checkpoints; version 1 carried no number."""
+
+
+def json_default(value: Any) -> Any:
+    """NumPy scalars and arrays as JSON values (``json.dumps(default=...)``)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value)} to JSON metadata")
 
 
 def read_json(store: Any, name: str, path: str) -> dict:

@@ -304,10 +304,12 @@ class ShrunkKernel(kernels.Kernel):
 def test_kernels_are_objects_and_names_are_shortcuts():
     assert isinstance(kernels.as_kernel("gaussian"), kernels.GaussianKernel)
     assert isinstance(kernels.as_kernel("olcm"), kernels.OLCMKernel)
+    assert isinstance(kernels.as_kernel("local"), kernels.LocalKernel)
+    assert kernels.as_kernel("silverman").scale == "silverman"
     assert repr(kernels.GaussianKernel()) == "GaussianKernel(scale=2.0)"
     assert kernels.GaussianKernel(3).to_dict() == {"type": "GaussianKernel", "scale": 3.0}
     for bad, error, match in [
-        ("gauss", ValueError, r"kernel must be one of \('gaussian', 'olcm'\)"),
+        ("gauss", ValueError, r"kernel must be one of \('gaussian', 'silverman', 'scott', "),
         (kernels.GaussianKernel, TypeError, "kernel must be a name in"),
     ]:
         with pytest.raises(error, match=match):

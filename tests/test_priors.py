@@ -393,4 +393,16 @@ def test_prior_checks_shapes(call, match):
 
 def test_reserved_names_constant():
     assert issubclass(MultivariateNormal, Distribution)
-    assert RESERVED_NAMES == ("weight", "distance", "generation", "batch", "index")
+    # Every column of the batch rows and of saved posteriors, so no parameter can shadow one.
+    assert set(RESERVED_NAMES) == {
+        "batch",
+        "index",
+        "distance",
+        "n_simulated",
+        "n_failed",
+        "weight",
+        "generation",
+    }
+    for name in ("n_simulated", "n_failed"):
+        with pytest.raises(ValueError, match="Prior component names must not be one of"):
+            Prior(**{name: Uniform(0, 1)})

@@ -32,6 +32,7 @@ class Algorithm:
         weights: np.ndarray,
         records: List[GenerationRecord],
         engine: Engine,
+        observed: Any,
         settings: Optional[dict] = None,
         **metadata: Any,
     ) -> Posterior:
@@ -47,6 +48,8 @@ class Algorithm:
             n_discarded=int(history["n_discarded"].sum()) + dropped,
             n_driver_simulations=self.problem.n_driver_simulations,
             n_failed=int(history["n_failed"].sum()),
+            observed=observed.tolist() if isinstance(observed, np.ndarray) else None,
+            bounds=self.problem.prior.bounds().tolist(),
             versions=versions(),
         )
         return Posterior(

@@ -53,10 +53,11 @@ class PMCABC(SequentialABC):
         Stop when epsilon falls by less than this from one generation to the next.
     max_walltime : float, optional
         Seconds; no generation starts after the run has taken this long.
-    kernel : {'gaussian', 'olcm'} or Kernel, default 'gaussian'
-        :class:`~abcspark.GaussianKernel` (twice the weighted covariance),
-        :class:`~abcspark.OLCMKernel` (Filippi et al.'s optimal local covariance), or a
-        user's :class:`~abcspark.Kernel`.
+    kernel : {'gaussian', 'silverman', 'scott', 'olcm', 'local'} or Kernel, default 'gaussian'
+        :class:`~abcspark.GaussianKernel` (twice the weighted covariance; ``'silverman'`` and
+        ``'scott'`` at a rule-of-thumb bandwidth), :class:`~abcspark.OLCMKernel` (Filippi et
+        al.'s optimal local covariance), :class:`~abcspark.LocalKernel` (nearest neighbours'
+        covariance), or a user's :class:`~abcspark.Kernel`.
     progress : bool, optional
         Progress display per generation; default on in Jupyter and in a terminal.
 

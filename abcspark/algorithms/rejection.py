@@ -182,6 +182,7 @@ class RejectionABC(Algorithm):
             np.ones(len(sample.particles)),
             [_record(sample, threshold if mode != "quantile" else None, seconds)],
             engine,
+            observed,
             settings={**self.settings(), **stopping, "batch_size": batch_size},
             seed=seed,
             mode=mode,

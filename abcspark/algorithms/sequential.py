@@ -184,6 +184,7 @@ class SequentialABC(Algorithm):
             run.population["weight"].to_numpy(),
             run.records,
             run.engine,
+            run.observed,
             seed=seed,
             stop_reason="max_simulations" if stop == "dropped" else stop,
             n_simulations_dropped=run.n_dropped,
