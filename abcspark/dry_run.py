@@ -6,8 +6,9 @@ as an error after ``batch_timeout`` (when the driver calls from its main thread)
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from typing import Optional
+from typing import Any
 
 import numpy as np
 
@@ -15,21 +16,23 @@ from abcspark.batch import BatchTask, SimulationError, deadline
 from abcspark.validation import float_array
 
 
-def dry_run(task: BatchTask, theta: np.ndarray, rng: np.random.Generator) -> Optional[np.ndarray]:
+def dry_run(task: BatchTask, theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Run the simulator on a few parameter rows ``theta (n, d)`` on the driver.
 
     Returns
     -------
-    ndarray, shape (n, k), or None
-        The simulated statistics of a vectorized simulator (None for per-parameter ones).
+    ndarray, shape (n, k) or (n,)
+        The simulated statistics of a vectorized simulator, or the distances of a
+        per-parameter one.
     """
     on_main = threading.current_thread() is threading.main_thread()
     with deadline(task.batch_timeout if on_main else None, "the dry run on the driver"):
         return _dry_run(task, theta, rng)
 
 
-def _dry_run(task: BatchTask, theta: np.ndarray, rng: np.random.Generator) -> Optional[np.ndarray]:
+def _dry_run(task: BatchTask, theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if not task.vectorized:
+        values = []
         for row in theta:
             value = task.distance(task.simulate(row.copy(), rng), task.observed)
             if not np.isfinite(np.asarray(value, dtype=np.float64)).all():
@@ -37,7 +40,8 @@ def _dry_run(task: BatchTask, theta: np.ndarray, rng: np.random.Generator) -> Op
                     f"the distance of a dry-run simulation must be a finite number (got {value!r}) "
                     f"at parameters {row.tolist()}; check the simulator and the distance."
                 )
-        return None
+            values.append(float(value))
+        return np.array(values)
     raw = task.simulate(theta.copy(), rng)
     stats = float_array(
         raw,
@@ -61,3 +65,31 @@ def _dry_run(task: BatchTask, theta: np.ndarray, rng: np.random.Generator) -> Op
             "if some parameters legitimately fail."
         )
     return stats
+
+
+def check_reproducible(first: np.ndarray, second: np.ndarray) -> None:
+    """Refuse a simulator whose dry run gave two answers from two generators in one state.
+
+    Such a simulator draws from ``np.random`` or another source the batch's ``rng`` does not
+    key, so the same seed would give a different posterior on every run and engine.
+    """
+    if first.shape != second.shape or not np.array_equal(first, second, equal_nan=True):
+        raise SimulationError(
+            "simulate must draw all its randomness from the rng it is given (got different "
+            "results from two dry runs with generators in the same state); replace "
+            "np.random.* calls by rng.* (e.g. rng.normal), and seed any other library from "
+            "rng (e.g. rng.integers(2**32))."
+        )
+
+
+def fingerprint(simulate: Any, outputs: np.ndarray) -> str:
+    """A digest of what decides a simulator's results: its dry-run outputs and its code."""
+    digest = hashlib.sha256(np.ascontiguousarray(outputs, dtype=np.float64).tobytes())
+    function = getattr(simulate, "simulate", simulate)  # a nested simulator's own function
+    code = getattr(function, "__code__", None)
+    if code is None:  # a callable object: the code of its class's __call__
+        code = getattr(type(function).__call__, "__code__", None)
+    if code is not None:
+        digest.update(code.co_code)
+        digest.update(repr(code.co_consts).encode())
+    return digest.hexdigest()[:16]

@@ -11,12 +11,12 @@ import numpy as np
 from abcspark._version import __version__
 from abcspark.batch import ON_ERROR, BatchTask
 from abcspark.distances import Distance, as_distance
-from abcspark.dry_run import dry_run
+from abcspark.dry_run import check_reproducible, dry_run, fingerprint
 from abcspark.engines import Engine, check_engine, make_engine
 from abcspark.nested import Ranks, as_ranks
 from abcspark.priors import Prior
 from abcspark.rng import PILOT, batch_rng
-from abcspark.validation import check_observed, optional_seconds, positive_int
+from abcspark.validation import check_observed, optional_seconds, positive_int, real
 
 DRY_RUN_SIZE = 4
 
@@ -58,7 +58,10 @@ class Problem:
     Attributes
     ----------
     n_driver_simulations : int
-        Simulator calls of the last :meth:`prepare` on the driver (dry run and pilot).
+        Simulator calls of the last :meth:`prepare` on the driver (dry runs and pilot).
+    fingerprint : str
+        The last :meth:`prepare`'s digest of the simulator's dry-run outputs and code; a
+        checkpoint of another simulator (another closure, another lambda) is refused by it.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class Problem:
         parallelism: Optional[int] = None,
         spark: Any = None,
         keep_statistics: bool = False,
+        max_failed_share: float = 0.5,
     ):
         _check_callables(prior, simulate, on_error)
         if keep_statistics and not vectorized:
@@ -96,6 +100,7 @@ class Problem:
         self.batch_timeout = optional_seconds("batch_timeout", batch_timeout)
         self.engine_choice, self.spark = check_engine(engine), spark
         self.keep_statistics = bool(keep_statistics)
+        self.max_failed_share = real("max_failed_share", max_failed_share, 0, 1, example="0.5")
 
     def engine(self) -> Engine:
         """The engine a run uses (starting or finding a SparkSession for ``'spark'``)."""
@@ -111,11 +116,17 @@ class Problem:
             one (e.g. :class:`~abcspark.ScaledEuclidean` without scales).
         """
         observed = check_observed(observed, self.vectorized)
-        rng = batch_rng(seed, 0, 0, stream=PILOT)
-        theta = self.prior.sample(DRY_RUN_SIZE, rng)
-        stats = dry_run(self.task(seed, 0, self.prior, np.inf, observed, self.distance), theta, rng)
+        task = self.task(seed, 0, self.prior, np.inf, observed, self.distance)
+        outputs = []
+        for _ in range(2):  # twice from one generator state: a simulator must use only rng
+            rng = batch_rng(seed, 0, 0, stream=PILOT)
+            theta = self.prior.sample(DRY_RUN_SIZE, rng)
+            outputs.append(dry_run(task, theta, rng))
+        check_reproducible(*outputs)
+        self.fingerprint = fingerprint(self.simulate, outputs[0])
+        stats = outputs[0] if self.vectorized else None
         distance = self.distance
-        self.n_driver_simulations = DRY_RUN_SIZE
+        self.n_driver_simulations = 2 * DRY_RUN_SIZE
         if self.vectorized and distance.needs_pilot:
             self.n_driver_simulations += distance.n_pilot
             pilot_rng = batch_rng(seed, 0, 1, stream=PILOT)
@@ -159,7 +170,10 @@ class Problem:
         return {
             "names": list(self.prior.names),
             "prior": self.prior.to_dict(),
-            "simulate": _qualified_name(self.simulate),
+            "simulate": {
+                "name": _qualified_name(self.simulate),
+                "fingerprint": getattr(self, "fingerprint", None),
+            },
             "distance": self.distance.to_dict()
             if self.vectorized
             else _qualified_name(self.distance),

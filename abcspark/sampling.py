@@ -18,6 +18,7 @@ is the same on every engine too.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any, List, Optional
@@ -25,7 +26,10 @@ from typing import Any, List, Optional
 import numpy as np
 import pandas as pd
 
+from abcspark.batch import SimulationError
 from abcspark.rows import split
+
+log = logging.getLogger("abcspark")
 
 MIN_IN_SUPPORT = 1e-4
 """Below this share of proposals inside the prior's support (after 100 batches) a run stops."""
@@ -75,6 +79,7 @@ def sample_until(
     rate_guess: float = 1.0,
     description: str = "",
     first_round: float = 1.0,
+    max_failed_share: float = 1.0,
 ) -> Sample:
     """Run rounds of batches until ``n_accept`` particles are kept or ``budget`` is spent.
 
@@ -91,10 +96,12 @@ def sample_until(
     ------
     ValueError
         If the proposal puts (almost) no draws inside the prior's support.
+    SimulationError
+        If more than ``max_failed_share`` of the simulations failed (``on_error='skip'``).
     """
     particles: List[pd.DataFrame] = []
     tallies: List[pd.DataFrame] = []
-    accepted = simulated = next_batch = 0
+    accepted = simulated = failed = next_batch = 0
     while True:
         if next_batch:
             cut = _cut(particles, tallies, n_accept, budget)
@@ -122,6 +129,8 @@ def sample_until(
         next_batch += n_batches
         accepted += len(kept)
         simulated += int(tally["n_simulated"].sum())
+        failed += int(tally["n_failed"].sum())
+        _check_failures(failed, simulated, max_failed_share, description)
 
 
 def _round_size(
@@ -222,6 +231,24 @@ def _check_support(simulated: int, proposed: int) -> None:
             "use kernel='olcm' or a GaussianKernel with a smaller scale, or reparameterise "
             "bounded parameters to unbounded ones."
         )
+
+
+def _check_failures(failed: int, simulated: int, limit: float, what: str) -> None:
+    """Warn when half of ``limit`` of the simulations failed, stop when ``limit`` did."""
+    if simulated < 1000 or failed <= 0.5 * limit * simulated:
+        return
+    share = f"{failed / simulated:.1%} of {simulated:,} simulations failed and were skipped"
+    advice = (
+        "a vectorized simulator that raises fails its whole batch: return NaN rows for the "
+        "parameters that fail instead, or fix the simulator"
+    )
+    if failed <= limit * simulated:
+        log.warning("%s: %s; %s.", what, share, advice)
+        return
+    raise SimulationError(
+        f"the share of failed simulations must stay within max_failed_share={limit} (got "
+        f"{share} in {what}); {advice}, or raise max_failed_share."
+    )
 
 
 def budget_message(sample: Sample, wanted: int, budget: float) -> str:

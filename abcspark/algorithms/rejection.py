@@ -69,6 +69,9 @@ class RejectionABC(Algorithm):
     keep_statistics : bool, default False
         Keep the accepted particles' simulated statistics (``posterior.statistics``), e.g. for
         regression adjustment; vectorized simulators only.
+    max_failed_share : float, default 0.5
+        With ``on_error='skip'``: a warning when half this share of a generation's
+        simulations failed, and a :class:`~abcspark.SimulationError` when this share did.
 
     References
     ----------
@@ -158,7 +161,13 @@ class RejectionABC(Algorithm):
         try:
             if mode == "until":
                 sample = sample_until(
-                    engine, shared, n_samples, batch_size, max_simulations, 1.0, self.name
+                    engine,
+                    shared,
+                    n_samples,
+                    batch_size,
+                    max_simulations,
+                    description=self.name,
+                    max_failed_share=self.problem.max_failed_share,
                 )
             else:
                 n_batches = math.ceil(n_simulations / batch_size)

@@ -260,6 +260,7 @@ class SequentialABC(Algorithm):
                 rate,
                 f"abcspark {self.name} generation {g}",
                 first_round=1.0 if g == 0 else FORECAST_SHARE,
+                max_failed_share=self.problem.max_failed_share,
             )
         finally:
             run.engine.release(shared)
