@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from abcspark.rng import batch_rng
-from abcspark.rows import TALLY, concat, keep_best, particle_columns
+from abcspark.rows import TALLY, concat, failure_columns, keep_best, particle_columns
 
 ON_ERROR = ("raise", "skip")
 ROWS_PER_FRAME = 10_000
@@ -228,9 +228,16 @@ class deadline:
 
 
 def run_batches(
-    task: BatchTask, batches: Iterator[int], best: Optional[int]
+    task: BatchTask,
+    batches: Iterator[int],
+    best: Optional[int],
+    guard: Optional[Callable[[], bool]] = None,
 ) -> Iterator[pd.DataFrame]:
     """Run batches in order; with ``best``, keep only the ``best`` particles seen so far.
+
+    A batch that raises ends the partition with a ``FAILED`` marker row instead of an
+    exception when ``guard()`` says so (on a retried Spark task: the error came back, so it
+    is deterministic and more retries would only repeat it).
 
     Batches are gathered into frames of about ``ROWS_PER_FRAME`` rows: one pandas frame (and
     one Arrow batch) per batch would cost more than a cheap simulator's batch. A top-k passes
@@ -242,7 +249,14 @@ def run_batches(
     bound = np.inf
     distances = np.empty(0)
     for batch in batches:
-        columns = task.columns(batch, best, bound)
+        try:
+            columns = task.columns(batch, best, bound)
+        except Exception:
+            if guard is None or not guard():
+                raise
+            n_stats = len(task.observed) if task.keep_statistics else 0
+            pieces.append(failure_columns(task.names, batch, n_stats))
+            break
         pieces.append(columns)
         rows += len(columns["index"])
         if best is None:

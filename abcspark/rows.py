@@ -21,6 +21,9 @@ import pandas as pd
 
 TALLY = -1
 """``index`` of the one row per batch that carries its counts instead of a particle."""
+FAILED = -2
+"""``index`` of a row marking a batch that raised on an executor; the driver reruns it there,
+so a deterministic error is reported once instead of failing (and retrying) the Spark task."""
 COUNTS = ("n_simulated", "n_failed")
 RESERVED = ("batch", "index", "distance", *COUNTS, "weight", "generation")
 """Column names a parameter may not take."""
@@ -86,20 +89,43 @@ def concat(pieces: List[dict]) -> pd.DataFrame:
     return pd.DataFrame({c: np.concatenate([p[c] for p in pieces]) for c in pieces[0]})
 
 
+def failure_columns(names: list, batch: int, n_statistics: int = 0) -> dict:
+    """The one-row marker of a batch that raised (see ``FAILED``)."""
+    empty = particle_columns(
+        names,
+        batch,
+        np.empty(0, dtype=np.int64),
+        np.empty((0, len(names))),
+        np.empty(0),
+        0,
+        0,
+        np.empty((0, n_statistics)) if n_statistics else None,
+    )
+    empty["index"][:] = FAILED
+    return empty
+
+
+def failed_batches(frame: pd.DataFrame) -> List[int]:
+    """The batches marked ``FAILED`` among ``frame``'s rows, in order."""
+    if frame.empty:
+        return []
+    return sorted(int(b) for b in frame.loc[frame["index"] == FAILED, "batch"])
+
+
 def keep_best(frame: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Keep the tally rows and the ``k`` particles of smallest distance.
+    """Keep the tally (and failure) rows and the ``k`` particles of smallest distance.
 
     Ties are broken by (batch, index), so the choice does not depend on arrival order.
     """
-    tally = frame["index"] == TALLY
-    particles = frame[~tally].sort_values(["distance", "batch", "index"], kind="mergesort")
-    return pd.concat([particles.head(k), frame[tally]], ignore_index=True)
+    marker = frame["index"] < 0
+    particles = frame[~marker].sort_values(["distance", "batch", "index"], kind="mergesort")
+    return pd.concat([particles.head(k), frame[marker]], ignore_index=True)
 
 
 def split(frame: pd.DataFrame) -> Tuple[pd.DataFrame, pd.DataFrame]:
     """Particles (``batch, index, distance``, parameters, statistics) and tallies of rows."""
     tally = frame["index"] == TALLY
-    particles = frame[~tally].drop(columns=list(COUNTS))
+    particles = frame[frame["index"] >= 0].drop(columns=list(COUNTS))
     return particles, frame.loc[tally, ["batch", *COUNTS]]
 
 

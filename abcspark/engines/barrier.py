@@ -158,7 +158,7 @@ class BarrierEngine(SparkEngine):
             work = partial(_run_ranks, shared, batches, instances, self.process_per_model, best)
             frames = rdd.mapPartitions(work).collect()
         except Exception as exc:
-            raise executor_error(exc) from None
+            raise executor_error(exc, description) from exc
         finally:
             sc.setJobDescription(None)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -16,7 +16,7 @@ from typing import Any, Iterator, Optional
 import pandas as pd
 
 from abcspark.batch import BatchTask, SimulationError, run_batches
-from abcspark.rows import row_schema
+from abcspark.rows import failed_batches, row_schema
 
 log = logging.getLogger("abcspark")
 
@@ -24,11 +24,24 @@ log = logging.getLogger("abcspark")
 def _map_frames(broadcast: Any, best: Optional[int], frames: Iterator[pd.DataFrame]):
     task = load_task(broadcast)
     ids = (int(b) for frame in frames for b in frame["id"])
-    yield from run_batches(task, ids, best)
+    yield from run_batches(task, ids, best, guard=_retried)
 
 
 def _map_partition(broadcast: Any, best: Optional[int], ids: Iterator[int]):
-    yield from run_batches(load_task(broadcast), (int(b) for b in ids), best)
+    yield from run_batches(load_task(broadcast), (int(b) for b in ids), best, guard=_retried)
+
+
+def _retried() -> bool:
+    """Whether this Spark task is a retry: an error that comes back then is deterministic.
+
+    The first attempt's error fails the task, so Spark retries it and a transient fault (a
+    lost file, a flaky network) recovers; the retry's error ends the partition with a marker
+    and the driver reports it, instead of Spark trying ``spark.task.maxFailures`` times.
+    """
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return context is not None and context.attemptNumber() > 0
 
 
 def load_task(broadcast: Any) -> BatchTask:
@@ -63,7 +76,15 @@ class SparkEngine:
             module = _user_module(function)
             if module is not None:
                 cloudpickle.register_pickle_by_value(module)
-        return self.spark.sparkContext.broadcast(cloudpickle.dumps(task))
+        try:
+            payload = cloudpickle.dumps(task)
+        except Exception as exc:
+            raise TypeError(
+                f"simulate and distance must be picklable to run on Spark executors (got "
+                f"{type(exc).__name__}: {exc}); do not capture locks, open files, sockets or "
+                "Spark sessions in them, or pass engine='numpy'."
+            ) from exc
+        return self.spark.sparkContext.broadcast(payload)
 
     def run(
         self, shared: Any, batches: range, best: Optional[int] = None, description: str = ""
@@ -86,9 +107,11 @@ class SparkEngine:
                 frames = rdd.collect()
                 frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         except Exception as exc:
-            raise executor_error(exc) from None
+            raise executor_error(exc, description) from exc
         finally:
             sc.setJobDescription(None)
+        for batch in failed_batches(frame):
+            rerun_on_driver(task, batch)
         return frame
 
     def release(self, shared: Any) -> None:
@@ -112,11 +135,31 @@ def _user_module(function: Any) -> Any:
     return module
 
 
-def executor_error(exc: Exception) -> Exception:
-    """Turn an executor's traceback back into the abcspark error it carries, if any."""
+def rerun_on_driver(task: BatchTask, batch: int) -> None:
+    """Run a batch that raised twice on executors again here, to raise its error.
+
+    Randomness is keyed by batch, so a deterministic error comes back with its message; one
+    that does not (the executors' memory, libraries or disk) is reported as such.
+    """
+    task.columns(batch)
+    raise SimulationError(
+        f"batch {batch} of generation {task.generation} raised on two task attempts on the "
+        "executors but not when run again on the driver: the failure depends on the executors "
+        "(memory, installed libraries, files); check the executors' logs."
+    )
+
+
+def executor_error(exc: Exception, description: str = "") -> Exception:
+    """One clear abcspark error for a failed Spark job; the job's exception is its cause."""
     text = str(exc)
+    log.debug("executor failure: %s", text)
     found = re.findall(r"SimulationError: (.+)", text)
     if found:
-        log.debug("executor failure: %s", text)
         return SimulationError(found[-1].strip())
-    return exc
+    causes = re.findall(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$", text, re.MULTILINE)
+    cause = f"{causes[-1][0]}: {causes[-1][1].strip()}" if causes else type(exc).__name__
+    return SimulationError(
+        f"a Spark job ({description or 'abcspark'}) failed on the executors ({cause}); a worker "
+        "that exits or runs out of memory ends its tasks: see the executors' logs, or run "
+        "with engine='numpy' to see the error in this process."
+    )
