@@ -61,7 +61,13 @@ def abcspark_case(
     session_seconds = time.perf_counter() - started
     prior, model, observed = height_problem()
     pmc = PMCABC(
-        prior, model, n_particles=n_particles, generations=generations, spark=spark, progress=False
+        prior,
+        model,
+        n_particles=n_particles,
+        generations=generations,
+        batch_size=1000,  # the setting of ABCpy's recorded comparison (notebook 03)
+        spark=spark,
+        progress=False,
     )
     started = time.perf_counter()
     posterior = pmc.run(observed, seed=seed)

@@ -100,7 +100,7 @@ def displays(code_cell: nbformat.NotebookNode, mime: str) -> list:
     ]
 
 
-def height_posterior(heights, n_particles: int, generations: int, seed: int):
+def height_posterior(heights, n_particles: int, generations: int, seed: int, **options):
     """The notebooks' PMC on ``heights`` (their simulator, prior and distance), NumPy engine."""
     return PMCABC(
         Prior(mu=Uniform(150, 200), sigma=Uniform(5, 25)),
@@ -110,6 +110,7 @@ def height_posterior(heights, n_particles: int, generations: int, seed: int):
         generations=generations,
         engine="numpy",
         progress=False,
+        **options,
     ).run(summaries(heights), seed=seed)
 
 
@@ -206,7 +207,9 @@ def test_abcpy_notebook_agrees_with_abcpys_record_and_shows_the_exact_answer(exe
     source = "".join(c.source for c in nb.cells)
     assert "BackendSpark(sc, parallelism=4)" in source and "(figures from" not in source
     # The notebook's run is the benchmark's: the NumPy engine gives the same posterior.
-    expected = height_posterior(height_observations(), n_particles=300, generations=5, seed=1)
+    expected = height_posterior(
+        height_observations(), n_particles=300, generations=5, seed=1, batch_size=1000
+    )
     run = cell(nb, "import numpy as np\nimport pandas as pd")
     assert displays(run, "text/plain")[-1] == repr(expected)  # after the progress bar
     assert round(expected.epsilon, 2) == 11.04  # the final epsilon ABCpy's record reached
