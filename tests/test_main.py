@@ -109,14 +109,13 @@ WRONG_ARGUMENTS = {
 def test_a_wrong_argument_stops_the_job_before_spark_starts(tmp_path, args, env, message):
     args = [a.format(blocker=_blocker(tmp_path)) for a in args]
     output = [] if "--output" in args else ["--output", str(tmp_path / "results")]
-    done, seconds = run_main(*args, *output, env=env)
+    done, _ = run_main(*args, *output, env=env)
     assert done.returncode == 2, done.stderr[-3000:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr[-3000:]  # so no JVM log and no traceback either
     assert lines[0].startswith("python -m abcspark: error: ")
     assert re.search(message, lines[0]), lines[0]
     assert done.stdout == ""
-    assert seconds < 60
 
 
 def test_an_unwritable_output_is_found_in_seconds_not_after_the_run(tmp_path):
