@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import List, Optional
 
+import numpy as np
 import pandas as pd
+
+from abcspark.sampling import Sample
+from abcspark.weighted import ess
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,23 @@ class GenerationRecord:
     n_failed: int
     n_discarded: int
     seconds: float
+
+    @classmethod
+    def of(
+        cls, generation: int, epsilon: float, sample: Sample, weights: np.ndarray, seconds: float
+    ) -> GenerationRecord:
+        """The record of a generation that accepted ``sample`` with ``weights``."""
+        return cls(
+            generation=generation,
+            epsilon=float(epsilon),
+            n_proposals=sample.n_proposals,
+            n_simulations=sample.n_simulations,
+            acceptance_rate=sample.acceptance_rate,
+            ess=ess(weights),
+            n_failed=sample.n_failed,
+            n_discarded=sample.n_discarded,
+            seconds=seconds,
+        )
 
     def to_dict(self) -> dict:
         """The record as a JSON-able dict."""

@@ -90,3 +90,19 @@ def test_failures_below_the_share_only_warn(caplog):
     assert "failed and were skipped" in caplog.text
     with pytest.raises(ValueError, match=r"max_failed_share must be a number in \[0, 1\]"):
         RejectionABC(MODEL.prior, nan_rows, max_failed_share=1.5)
+
+
+def test_a_population_of_one_particle_is_refused():
+    with pytest.raises(ValueError, match=r"n_particles must be at least 2 \(got 1\)"):
+        PMCABC(MODEL.prior, MODEL, n_particles=1, engine="numpy")
+
+
+def test_a_kernel_that_never_proposes_inside_the_support_stops_with_the_reason():
+    prior = Prior(**{f"p{i}": Uniform(0, 1) for i in range(50)})
+
+    def simulate(theta, rng):
+        return theta + rng.normal(0.0, 0.1, size=theta.shape)
+
+    pmc = PMCABC(prior, simulate, n_particles=100, generations=3, engine="numpy", progress=False)
+    with pytest.raises(ValueError, match=r"the proposals must fall inside the prior's support"):
+        pmc.run(np.full(50, 0.5), seed=1)

@@ -159,20 +159,9 @@ class RejectionABC(Algorithm):
         )
         shared = engine.share(task)
         try:
-            if mode == "until":
-                sample = sample_until(
-                    engine,
-                    shared,
-                    n_samples,
-                    batch_size,
-                    max_simulations,
-                    description=self.name,
-                    max_failed_share=self.problem.max_failed_share,
-                )
-            else:
-                n_batches = math.ceil(n_simulations / batch_size)
-                best = math.ceil(quantile * n_batches * batch_size) if quantile else None
-                sample = sample_best(engine, shared, n_batches, best, batch_size, self.name)
+            sample = self._sample(
+                engine, shared, batch_size, max_simulations, n_samples, n_simulations, quantile
+            )
         finally:
             engine.release(shared)
         if sample.stop != "complete":
@@ -197,6 +186,31 @@ class RejectionABC(Algorithm):
             mode=mode,
             wall_seconds=seconds,
         )
+
+    def _sample(
+        self,
+        engine: Any,
+        shared: Any,
+        batch_size: int,
+        budget: int,
+        n_samples: Optional[int],
+        n_simulations: Optional[int],
+        quantile: Optional[float],
+    ) -> Sample:
+        """Until ``n_samples`` are accepted, or a fixed number of simulations (top-k or not)."""
+        if n_samples is not None:
+            return sample_until(
+                engine,
+                shared,
+                n_samples,
+                batch_size,
+                budget,
+                description=self.name,
+                max_failed_share=self.problem.max_failed_share,
+            )
+        n_batches = math.ceil(n_simulations / batch_size)
+        best = math.ceil(quantile * n_batches * batch_size) if quantile else None
+        return sample_best(engine, shared, n_batches, best, batch_size, self.name)
 
     def _batch_size(self, n_target: int, n_simulations: Optional[int], budget: int) -> int:
         """The given batch size, or one that follows from the work (see auto_batch_size)."""

@@ -26,7 +26,6 @@ from abcspark.progress import Progress
 from abcspark.rng import check_seed
 from abcspark.sampling import BudgetExhausted, Sample, budget_message, sample_until
 from abcspark.validation import optional_seconds, positive_int, real
-from abcspark.weighted import ess
 
 log = logging.getLogger("abcspark")
 
@@ -98,6 +97,11 @@ class SequentialABC(Algorithm):
     ):
         super().__init__(problem)
         self.n_particles = positive_int("n_particles", n_particles)
+        if self.n_particles < 2:
+            raise ValueError(
+                f"n_particles must be at least 2 (got {self.n_particles}); a population of one "
+                "particle has no spread to propose from: use e.g. n_particles=1000."
+            )
         self.generations = positive_int("generations", generations, "5")
         self.min_epsilon = real("min_epsilon", min_epsilon, 0, example="0.1")
         self.max_simulations = positive_int("max_simulations", max_simulations, "10**6")
@@ -234,7 +238,9 @@ class SequentialABC(Algorithm):
         run.population = (
             sample.particles.drop(columns=["batch", "index"]).assign(weight=weights)
         ).reset_index(drop=True)
-        run.records.append(_record(g, epsilon, sample, weights, time.perf_counter() - started))
+        run.records.append(
+            GenerationRecord.of(g, epsilon, sample, weights, time.perf_counter() - started)
+        )
         log.info(
             "%s generation %d: epsilon %.4g, acceptance rate %.3g, %d simulations, ESS %.1f",
             self.name,
@@ -281,19 +287,3 @@ class SequentialABC(Algorithm):
         if self.max_walltime is not None and time.perf_counter() - run.started > self.max_walltime:
             return "max_walltime"
         return None
-
-
-def _record(
-    g: int, epsilon: float, sample: Sample, weights: np.ndarray, seconds: float
-) -> GenerationRecord:
-    return GenerationRecord(
-        generation=g,
-        epsilon=float(epsilon),
-        n_proposals=sample.n_proposals,
-        n_simulations=sample.n_simulations,
-        acceptance_rate=sample.acceptance_rate,
-        ess=ess(weights),
-        n_failed=sample.n_failed,
-        n_discarded=sample.n_discarded,
-        seconds=seconds,
-    )
