@@ -173,7 +173,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     posterior = pmc.run(observed, seed=args.seed, checkpoint=args.checkpoint)
     print(posterior)
     print(posterior.history.to_string(index=False, float_format="{:.4g}".format))
-    posterior.save(f"{args.output.rstrip('/')}/posterior", spark)
+    posterior.save(f"{args.output.rstrip('/')}/posterior", spark, overwrite=True)
     store = storage.for_path(args.output, spark)
     with tempfile.TemporaryDirectory() as folder:
         png = os.path.join(folder, "posterior.png")

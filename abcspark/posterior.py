@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -167,20 +166,22 @@ class Posterior:
 
         return get_spark(spark).createDataFrame(self.to_frame())
 
-    def save(self, path: str, spark: Any = None) -> None:
-        """Write Parquet particles and JSON metadata under ``path`` (local or any Hadoop URI)."""
+    def save(self, path: str, spark: Any = None, *, overwrite: bool = False) -> None:
+        """Write Parquet particles and JSON metadata under ``path`` (local or any Hadoop URI).
+
+        ``overwrite=True`` replaces a posterior saved there (without it: ``ValueError``). A save
+        killed anywhere leaves that posterior or this one, whole (:func:`storage.write_pair`).
+        """
         store = storage.for_path(path, spark)
+        if overwrite is not True and store.exists(METADATA_FILE):
+            raise ValueError(
+                f"path must not hold a saved posterior already (got {METADATA_FILE} under "
+                f"{path}); pass overwrite=True to replace it, or save to another path."
+            )
         buffer = io.BytesIO()
         self.to_frame().to_parquet(buffer, index=False)
-        store.write(PARTICLES_FILE, buffer.getvalue())
-        document = {
-            "format": storage.FORMAT_VERSION,
-            "metadata": self.metadata,
-            "history": self.history.to_dict(orient="list"),
-        }
-        store.write(
-            METADATA_FILE, json.dumps(document, indent=2, default=storage.json_default).encode()
-        )
+        document = {"metadata": self.metadata, "history": self.history.to_dict(orient="list")}
+        storage.write_pair(store, METADATA_FILE, document, PARTICLES_FILE, buffer.getvalue())
 
     @classmethod
     def load(cls, path: str, spark: Any = None) -> Posterior:
@@ -193,8 +194,9 @@ class Posterior:
             )
         document = storage.read_json(store, METADATA_FILE, path)
         storage.check_format(document, path)
+        particles = storage.pair_data(document, PARTICLES_FILE, f"{path}/{METADATA_FILE}")
         try:
-            frame = pd.read_parquet(io.BytesIO(store.read(PARTICLES_FILE)))
+            frame = pd.read_parquet(io.BytesIO(store.read(particles)))
             stats = [c for c in frame.columns if c.startswith("_stat_")]
             samples = frame.drop(columns=["weight", "distance", *stats])
             weights = frame["weight"].to_numpy()

@@ -1,25 +1,18 @@
 """Files of saved posteriors and checkpoints, on a local disk or any Hadoop-compatible URI.
 
-A plain path (or a ``file:`` URI) is written with the standard library; any other URI
-(``s3://``, ``hdfs://``, ``abfss://``, ...) through the Hadoop FileSystem of the active Spark
-session, so whatever the cluster can write (EMRFS on EMR, HDFS) works without extra Python
-packages. A reader of a name sees its old bytes or its new bytes, never half a file:
+A plain path or ``file:`` URI is written with the standard library, any other URI through the
+Hadoop FileSystem of the Spark session (EMRFS on EMR, HDFS). A reader of a name sees its old or
+its new bytes, never half a file nor none: locally a synced temporary file replaces it; on
+``hdfs`` a temporary file is renamed over it (``Rename.OVERWRITE``: atomic there); on object
+stores (``s3``, ``s3a``, ``gs``) the object itself is written, whole once uploaded (a rename
+there is a copy and a delete); elsewhere the old file is renamed aside and the new one in, and
+:meth:`HadoopStorage.read` reads the copy set aside in between (or after a crash there).
 
-* local: a temporary file, fsync, ``os.replace`` over the name, fsync of the folder;
-* ``hdfs``: a temporary file, then one rename with ``Options.Rename.OVERWRITE`` (atomic on HDFS);
-* object stores (``s3``, ``s3a``, ``s3n``, ``gs``): the object itself, which appears whole when
-  its upload completes; a rename there is a copy and a delete, so it is not used;
-* any other file system: a temporary file; the old file is renamed aside, the new one renamed in,
-  the old one deleted. Between the two renames the name is missing, so :meth:`HadoopStorage.read`
-  then reads the copy set aside, which also survives a crash in that moment.
-
-:meth:`~LocalStorage.create` makes a file only if the name is free, atomically: the one caller
-that wins owns it (a checkpoint's lock). Locally it is a hard link of a whole temporary file
-(``O_CREAT | O_EXCL`` where links are not supported); through Hadoop, ``create`` with
-``overwrite=False``, atomic on HDFS. On S3, S3A (Hadoop 3.4.2 and later) makes it a conditional
-``PUT`` (``If-None-Match``) where ``fs.s3a.create.conditional.enabled`` allows it; otherwise,
-and on EMRFS, it checks the name before the upload, so two creators starting within the same
-moment may both succeed.
+``create`` makes a file only where none is, atomically (a checkpoint's lock): locally a hard
+link to a whole temporary file (``O_CREAT | O_EXCL`` without links); through Hadoop ``create``
+with ``overwrite=False``, atomic on HDFS. On S3, S3A of Hadoop 3.4.2+ (HADOOP-19256) makes it a
+conditional PUT (``If-None-Match``) where ``fs.s3a.create.conditional.enabled`` allows; else
+(EMRFS, older S3A) check and upload are two requests, and two creators at once may both win.
 """
 
 from __future__ import annotations
@@ -38,11 +31,9 @@ import numpy as np
 FORMAT_VERSION = 2
 """The layout of saved posteriors and checkpoints; version 1 carried no number."""
 
-_LEFTOVER = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{32}\.(?P<kind>tmp|old|gone)")
-"""A temporary file, a copy set aside, or a removed lock (``.<name>.<token>.<kind>``)."""
-_WHOLE_OBJECTS = ("s3", "s3a", "s3n", "gs")
-_CONDITIONAL_CREATE = "fs.option.create.conditional.overwrite"
-_TAKEN = ("FileAlreadyExistsException", "RemoteFileChangedException")
+_LEFTOVER = re.compile(r"\.(.+)\.[0-9a-f]{32}\.(tmp|old|gone)")  # see leftover()
+_OBJECT_STORES = ("s3", "s3a", "s3n", "gs")
+_TAKEN = ("FileAlreadyExists", "AlreadyBeingCreated", "RemoteFileChanged")  # HDFS, S3A too
 
 
 def json_default(value: Any) -> Any:
@@ -82,21 +73,43 @@ def check_format(document: dict, path: str) -> None:
         )
 
 
-def unique_name(stem: str, suffix: str) -> str:
-    """A file name no other write uses: ``<stem>-<32 hex digits><suffix>``."""
-    return f"{stem}-{uuid.uuid4().hex}{suffix}"
-
-
-def is_named(name: Any, stem: str, suffix: str) -> bool:
-    """Whether ``name`` is ``<stem><suffix>`` or a :func:`unique_name` of the two."""
-    pattern = rf"{re.escape(stem)}(-[0-9a-f]{{32}})?{re.escape(suffix)}"
-    return isinstance(name, str) and re.fullmatch(pattern, name) is not None
-
-
 def leftover(name: str) -> Optional[tuple]:
-    """``(name, kind)`` of a file a killed write left (``'tmp'``, ``'old'``, ``'gone'``), else None."""
+    """``(name, kind)`` of ``.<name>.<token>.<kind>``, left by a killed write (tmp, old, gone)."""
     found = _LEFTOVER.fullmatch(name)
-    return (found.group("name"), found.group("kind")) if found else None
+    return found.groups() if found else None
+
+
+def write_pair(store: Any, index: str, document: dict, data_name: str, data: bytes) -> None:
+    """Write ``data``, then the JSON ``document`` naming it: the pair replaces an earlier one whole.
+
+    ``data_name`` ``<stem><suffix>`` becomes ``<stem>-<token><suffix>``, named in ``index`` under
+    ``stem``; earlier data files and what killed writes left are deleted after."""
+    stem, suffix = os.path.splitext(data_name)
+    name = f"{stem}-{uuid.uuid4().hex}{suffix}"
+    document = {"format": FORMAT_VERSION, stem: name, **document}
+    text = json.dumps(document, indent=2, default=json_default).encode()  # before any write
+    store.write(name, data)
+    store.write(index, text)
+    for other in store.names():
+        base = (leftover(other) or (other,))[0]
+        if other not in (name, index) and (base == index or _is_data(base, data_name)):
+            store.delete(other)
+
+
+def pair_data(document: dict, data_name: str, path: str) -> str:
+    """The data file a :func:`write_pair` document names (``data_name`` in the layout before)."""
+    name = document.get(os.path.splitext(data_name)[0], data_name)
+    if not _is_data(name, data_name):
+        raise ValueError(
+            f"{path} must name a data file of its folder such as {data_name} (got {name!r}); "
+            "the file is damaged: save it again."
+        )
+    return name
+
+
+def _is_data(name: Any, data_name: str) -> bool:
+    stem, suffix = map(re.escape, os.path.splitext(data_name))
+    return isinstance(name, str) and bool(re.fullmatch(f"{stem}(-[0-9a-f]{{32}})?{suffix}", name))
 
 
 def for_path(path: str, spark: Any = None) -> LocalStorage | HadoopStorage:
@@ -126,9 +139,8 @@ class LocalStorage:
         self.root = Path(root)
 
     def write(self, name: str, data: bytes) -> None:
-        """Write ``name`` atomically (temporary file, fsync, rename, fsync of the folder)."""
+        """Write ``name`` atomically (temporary file, fsync, rename)."""
         os.replace(self._temporary(name, data), self.root / name)
-        self._sync_folder()
 
     def create(self, name: str, data: bytes) -> bool:
         """Create ``name`` holding ``data`` if no file has that name; False if one has."""
@@ -138,10 +150,9 @@ class LocalStorage:
         except FileExistsError:
             return False
         except OSError:  # no hard links on this file system
-            return self._create_exclusively(name, data)
+            return self._temporary(name, data, os.O_EXCL) is not None
         finally:
             tmp.unlink(missing_ok=True)
-        self._sync_folder()
         return True
 
     def read(self, name: str) -> bytes:
@@ -163,43 +174,23 @@ class LocalStorage:
     def rename(self, name: str, new: str) -> bool:
         """Rename ``name`` to the unused name ``new``; False if ``name`` is gone."""
         try:
-            os.rename(self.root / name, self.root / new)
+            return os.rename(self.root / name, self.root / new) is None
         except FileNotFoundError:
             return False
-        return True
 
-    def _temporary(self, name: str, data: bytes) -> Path:
+    def _temporary(self, name: str, data: bytes, exclusive: int = 0) -> Optional[Path]:
+        """A temporary file of ``data``, synced (with ``os.O_EXCL``: ``name``, None if taken)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".{name}.{uuid.uuid4().hex}.tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return tmp
-
-    def _create_exclusively(self, name: str, data: bytes) -> bool:
+        path = self.root / (name if exclusive else f".{name}.{uuid.uuid4().hex}.tmp")
         try:
-            fd = os.open(self.root / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | exclusive, 0o644)
         except FileExistsError:
-            return False
+            return None
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        return True
-
-    def _sync_folder(self) -> None:
-        """Make the rename itself durable (a folder cannot be opened on Windows)."""
-        try:
-            fd = os.open(self.root, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        return path
 
 
 class HadoopStorage:
@@ -207,6 +198,7 @@ class HadoopStorage:
 
     def __init__(self, root: str, spark: Any):
         self._jvm = jvm = spark.sparkContext._jvm
+        self._gateway = spark.sparkContext._gateway
         self._path = lambda name: jvm.org.apache.hadoop.fs.Path(f"{root.rstrip('/')}/{name}")
         conf = spark.sparkContext._jsc.hadoopConfiguration()
         try:
@@ -218,59 +210,52 @@ class HadoopStorage:
                 f"{reason}); use e.g. s3://bucket/prefix on EMR, hdfs://..., or a local path."
             ) from None
         self.root = root
-        scheme = urlparse(root).scheme.lower()
-        self.in_place = scheme in _WHOLE_OBJECTS
-        self.atomic_overwrite = scheme == "hdfs"
+        self.in_place = urlparse(root).scheme.lower() in _OBJECT_STORES
+        self.atomic_overwrite = urlparse(root).scheme.lower() == "hdfs"
 
     def write(self, name: str, data: bytes) -> None:
         """Write ``name`` so that readers see its old or its new bytes (see the module notes)."""
-        final = self._path(name)
-        if self.in_place:
-            self._put(final, data)
+        tmp = name if self.in_place else f".{name}.{uuid.uuid4().hex}.tmp"
+        self._send(self._fs.create(self._path(tmp), True), data)
+        if self.in_place or not self._fs.exists(self._path(name)) and self.rename(tmp, name):
             return
-        tmp = self._path(f".{name}.{uuid.uuid4().hex}.tmp")
-        self._put(tmp, data)
-        if not self._fs.exists(final) and self._fs.rename(tmp, final):
-            return
-        if self.atomic_overwrite:
+        if self.atomic_overwrite:  # HDFS: one namenode operation replaces the old file
             rename = self._jvm.org.apache.hadoop.fs.Options.Rename
-            overwrite = self._jvm.py4j.GatewayServer  # placeholder replaced below
-            del overwrite
-            options = self._array(rename, rename.OVERWRITE)
-            self._fs.rename(tmp, final, options)
-            return
-        aside = self._path(f".{name}.{uuid.uuid4().hex}.old")
-        self._fs.rename(final, aside)
-        if not self._fs.rename(tmp, final):
-            raise OSError(f"could not rename {tmp} to {final}; check write access to {self.root}.")
-        self._fs.delete(aside, False)
+            options = self._gateway.new_array(rename, 1)
+            options[0] = rename.OVERWRITE
+            return self._fs.rename(self._path(tmp), self._path(name), options)  # void in Java
+        aside = f".{name}.{uuid.uuid4().hex}.old"
+        self.rename(name, aside)
+        if not self.rename(tmp, name):
+            raise OSError(f"could not rename {tmp} to {name}; check write access to {self.root}.")
+        self._fs.delete(self._path(aside), False)
 
     def create(self, name: str, data: bytes) -> bool:
-        """Create ``name`` holding ``data`` if no file has that name; False if one has."""
+        """Create ``name`` holding ``data`` unless a file has that name (False); see the notes."""
         try:
-            builder = self._fs.createFile(self._path(name)).overwrite(False)
-            stream = builder.opt(_CONDITIONAL_CREATE, True).build()
-            try:
-                stream.write(bytearray(data))
-            finally:
-                stream.close()  # a conditional PUT finds a rival here
+            builder = self._fs.createFile(self._path(name)).overwrite(False).recursive()
+            self._send(builder.opt("fs.option.create.conditional.overwrite", True).build(), data)
         except Exception as exc:
-            if _java_class(exc).endswith(_TAKEN):
+            if _java_class(exc).removesuffix("Exception").endswith(_TAKEN):
                 return False
             raise
         return True
 
     def read(self, name: str) -> bytes:
         """The bytes of ``name``, or of its copy set aside while it is being replaced."""
-        try:
-            return self._get(self._path(name))
-        except FileNotFoundError:
-            for aside in self._asides(name):
+        for attempt in range(3):  # the name; a copy set aside; the name: a write just ended
+            for path in self._asides(name) if attempt == 1 else [self._path(name)]:
                 try:
-                    return self._get(aside)
-                except FileNotFoundError:  # the write it belonged to just ended
-                    pass
-            return self._get(self._path(name))
+                    stream = self._fs.open(path)
+                except Exception as exc:
+                    if _java_class(exc) != "java.io.FileNotFoundException":
+                        raise
+                    continue
+                try:
+                    return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+                finally:
+                    stream.close()
+        raise FileNotFoundError(f"no file {name} under {self.root}")
 
     def exists(self, name: str) -> bool:
         """Whether ``name`` exists (or a copy of it set aside while it is being replaced)."""
@@ -279,47 +264,34 @@ class HadoopStorage:
     def names(self) -> List[str]:
         """The names in the folder (none if it does not exist)."""
         root = self._path("")
-        if not self._fs.exists(root):
-            return []
-        return sorted(status.getPath().getName() for status in self._fs.listStatus(root))
+        statuses = self._fs.listStatus(root) if self._fs.exists(root) else []
+        return sorted(status.getPath().getName() for status in statuses)
 
     def delete(self, name: str) -> None:
-        """Remove ``name`` if present."""
-        self._fs.delete(self._path(name), False)
+        """Remove ``name`` if present, and any copy of it set aside by a killed write."""
+        for path in [self._path(name), *self._asides(name)]:
+            self._fs.delete(path, False)
 
     def rename(self, name: str, new: str) -> bool:
         """Rename ``name`` to the unused name ``new``; False if ``name`` is gone."""
-        return bool(self._fs.rename(self._path(name), self._path(new)))
+        try:
+            return bool(self._fs.rename(self._path(name), self._path(new)))
+        except Exception as exc:  # a source gone: some file systems raise, others return False
+            if _java_class(exc) != "java.io.FileNotFoundException":
+                raise
+            return False
 
-    def _put(self, path: Any, data: bytes) -> None:
-        stream = self._fs.create(path, True)
+    @staticmethod
+    def _send(stream: Any, data: bytes) -> None:
         try:
             stream.write(bytearray(data))
         finally:
-            stream.close()
-
-    def _get(self, path: Any) -> bytes:
-        try:
-            stream = self._fs.open(path)
-        except Exception as exc:
-            if _java_class(exc) == "java.io.FileNotFoundException":
-                raise FileNotFoundError(f"no file {path} under {self.root}") from None
-            raise
-        try:
-            return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
-        finally:
-            stream.close()
+            stream.close()  # where an object store uploads, and a conditional PUT finds a rival
 
     def _asides(self, name: str) -> List[Any]:
-        found = (leftover(n) for n in self.names())
-        return [self._path(f".{n}") for n, kind in filter(None, found) if False] or [
-            self._path(n) for n in self.names() if leftover(n) == (name, "old")
-        ]
-
-    def _array(self, kind: Any, *values: Any) -> Any:
-        array = self._jvm.py4j.java_gateway  # placeholder
-        del array
-        raise NotImplementedError
+        if self.in_place or self.atomic_overwrite:  # no copies set aside there: no listing
+            return []
+        return [self._path(n) for n in self.names() if leftover(n) == (name, "old")]
 
 
 def _java_class(exc: BaseException) -> str:

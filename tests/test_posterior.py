@@ -3,14 +3,17 @@ to_arviz."""
 
 import json
 import math
+import os
+import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from abcspark import Posterior
-from abcspark.storage import HadoopStorage, LocalStorage, for_path
+from abcspark.storage import HadoopStorage, LocalStorage, for_path, leftover
 
 
 def posterior(n=5):
@@ -96,14 +99,101 @@ def assert_round_trip(a, b):
     assert a.metadata == b.metadata
 
 
+def particles_file(folder):
+    """The particles file the metadata of a saved posterior names."""
+    return Path(folder, json.loads(Path(folder, "metadata.json").read_text())["particles"])
+
+
 def test_save_and_load_locally(tmp_path):
     post = posterior()
     post.save(str(tmp_path / "run"))
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
-        "metadata.json",
-        "particles.parquet",
-    ]
+    named = particles_file(tmp_path / "run").name
+    assert re.fullmatch(r"particles-[0-9a-f]{32}\.parquet", named)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["metadata.json", named]
     assert_round_trip(Posterior.load(str(tmp_path / "run")), post)
+
+
+def other_posterior():
+    """Another posterior in every part: other parameters, particles, history, metadata."""
+    rng = np.random.default_rng(7)
+    samples = pd.DataFrame({"mu": rng.normal(size=8), "sigma": rng.uniform(size=8)})
+    history = pd.DataFrame({"generation": [0], "epsilon": [2.0]})
+    return Posterior(samples, rng.uniform(size=8), rng.uniform(size=8), history, {"seed": 9})
+
+
+def test_saving_over_a_posterior_needs_overwrite(tmp_path):
+    folder = str(tmp_path / "run")
+    posterior().save(folder)
+    with pytest.raises(
+        ValueError,
+        match=r"path must not hold a saved posterior already \(got metadata.json under .*run\); "
+        "pass overwrite=True",
+    ):
+        other_posterior().save(folder)
+    assert_round_trip(Posterior.load(folder), posterior())
+    other_posterior().save(folder, overwrite=True)
+    assert_round_trip(Posterior.load(folder), other_posterior())
+    # The earlier particles are gone: one posterior, two files.
+    assert sorted(os.listdir(folder)) == ["metadata.json", particles_file(folder).name]
+    with pytest.raises(ValueError, match="pass overwrite=True"):
+        posterior().save(folder, overwrite="yes")  # only True replaces
+
+
+def test_an_empty_folder_takes_a_save_without_overwrite(tmp_path):
+    posterior().save(str(tmp_path))  # e.g. tempfile.mkdtemp(), as the quickstart does
+    assert_round_trip(Posterior.load(str(tmp_path)), posterior())
+
+
+def test_a_save_interrupted_before_its_metadata_leaves_the_old_posterior_whole(
+    tmp_path, monkeypatch
+):
+    folder = str(tmp_path / "run")
+    posterior().save(folder)
+    write = LocalStorage.write
+
+    def killed_at_the_metadata(store, name, data):
+        if name == "metadata.json":
+            raise KeyboardInterrupt  # as if the driver died here
+        write(store, name, data)
+
+    monkeypatch.setattr(LocalStorage, "write", killed_at_the_metadata)
+    with pytest.raises(KeyboardInterrupt):
+        other_posterior().save(folder, overwrite=True)
+    monkeypatch.undo()
+    assert_round_trip(Posterior.load(folder), posterior())  # not its metadata, their particles
+    other_posterior().save(folder, overwrite=True)  # the same call again
+    assert_round_trip(Posterior.load(folder), other_posterior())
+    assert sorted(os.listdir(folder)) == ["metadata.json", particles_file(folder).name]
+
+
+def test_the_layout_before_named_particles_still_loads(tmp_path):
+    folder = tmp_path / "run"
+    posterior().save(str(folder))
+    particles_file(folder).rename(folder / "particles.parquet")
+    document = json.loads((folder / "metadata.json").read_text())
+    del document["particles"]
+    (folder / "metadata.json").write_text(json.dumps(document))
+    assert_round_trip(Posterior.load(str(folder)), posterior())
+    posterior().save(str(folder), overwrite=True)  # and a save over it removes the old file
+    assert sorted(os.listdir(folder)) == ["metadata.json", particles_file(folder).name]
+
+
+@pytest.mark.parametrize(
+    "named, match",
+    [
+        ("../elsewhere.parquet", r"json must name a data file of its folder such as particles"),
+        (3, r"metadata.json must name a data file of its folder .*\(got 3\); the file is dam"),
+        (f"particles-{'0' * 32}.parquet", "must hold a whole saved posterior .*FileNotFound"),
+    ],
+)
+def test_metadata_naming_a_wrong_particles_file_is_refused(tmp_path, named, match):
+    folder = tmp_path / "run"
+    posterior().save(str(folder))
+    document = json.loads((folder / "metadata.json").read_text())
+    document["particles"] = named
+    (folder / "metadata.json").write_text(json.dumps(document))
+    with pytest.raises(ValueError, match=match):
+        Posterior.load(str(folder))
 
 
 def test_load_of_a_wrong_folder_says_what_to_pass(tmp_path):
@@ -117,10 +207,93 @@ def test_save_and_load_through_hadoop_filesystem(spark, tmp_path):
     store.write("x.bin", b"\x00\x01abc")
     assert store.read("x.bin") == b"\x00\x01abc"
     assert store.exists("x.bin") and store.names() == ["x.bin"]
-    store.write("x.bin", b"new")  # overwrite is a rename over the old one
-    assert store.read("x.bin") == b"new"
+    store.write("x.bin", b"new")  # overwrite: the old file set aside, the new one renamed in
+    assert store.read("x.bin") == b"new" and store.names() == ["x.bin"]
     store.delete("x.bin")
     assert not store.exists("x.bin")
+    with pytest.raises(FileNotFoundError, match="no file .*x.bin"):
+        store.read("x.bin")
+    post = posterior()
+    post.save(f"file://{tmp_path}/hadoop/run", spark)
+    post.save(f"file://{tmp_path}/hadoop/run", spark, overwrite=True)
+    assert_round_trip(Posterior.load(f"file://{tmp_path}/hadoop/run", spark), post)
+
+
+class RenameKilled:
+    """A Hadoop FileSystem whose rename of a temporary file into place dies (a killed driver)."""
+
+    def __init__(self, fs):
+        self.fs = fs
+
+    def __getattr__(self, name):
+        return getattr(self.fs, name)
+
+    def rename(self, source, target, *options):
+        if source.getName().endswith(".tmp"):
+            raise KeyboardInterrupt
+        return self.fs.rename(source, target, *options)
+
+
+def test_a_hadoop_write_killed_between_its_renames_keeps_the_old_bytes(spark, tmp_path):
+    store = HadoopStorage(f"file://{tmp_path}/hadoop", spark)
+    store.write("x.bin", b"old")
+    store._fs = RenameKilled(store._fs)
+    with pytest.raises(KeyboardInterrupt):
+        store.write("x.bin", b"new")
+    store._fs = store._fs.fs
+    # Never neither file: the old one, set aside, is still read under its name.
+    assert store.exists("x.bin") and store.read("x.bin") == b"old"
+    store.write("x.bin", b"new")
+    assert store.read("x.bin") == b"new"
+    store.delete("x.bin")  # and the copy set aside (the killed write's temporary file stays)
+    assert not store.exists("x.bin")
+    assert [leftover(name) for name in store.names()] == [("x.bin", "tmp")]
+
+
+@pytest.mark.parametrize("way", ["atomic_overwrite", "in_place"])
+def test_hdfs_and_object_store_writes(spark, tmp_path, way):
+    # HDFS renames over the old file in one operation; S3 writes the object itself. Their code
+    # paths, run here on file:// without its .crc side files (which HDFS does not have).
+    store = HadoopStorage(f"file://{tmp_path}/hadoop", spark)
+    store._fs = store._fs.getRawFileSystem()
+    setattr(store, way, True)
+    store.write("x.bin", b"old")
+    store.write("x.bin", b"new")
+    assert store.read("x.bin") == b"new" and store.names() == ["x.bin"]
+
+
+def test_create_makes_a_file_only_where_none_is(spark, tmp_path):
+    for store in (
+        LocalStorage(str(tmp_path / "local")),
+        HadoopStorage(f"file://{tmp_path}/hadoop", spark),
+    ):
+        assert store.create("lock.json", b"first")
+        assert not store.create("lock.json", b"second")
+        assert store.read("lock.json") == b"first" and store.names() == ["lock.json"]
+        assert store.rename("lock.json", "moved") and not store.rename("lock.json", "again")
+        assert store.read("moved") == b"first"
+
+
+@pytest.mark.parametrize(
+    "uri, path",
+    [
+        ("file:/tmp/x", "/tmp/x"),
+        ("file:///tmp/x", "/tmp/x"),
+        ("file://localhost/tmp/x", "/tmp/x"),
+        ("file:///tmp/with%20space", "/tmp/with space"),
+        ("/tmp/x", "/tmp/x"),
+        ("relative/x", "relative/x"),
+    ],
+)
+def test_file_uris_name_local_folders(uri, path):
+    local = for_path(uri)
+    assert isinstance(local, LocalStorage) and local.root == Path(path)
+
+
+@pytest.mark.parametrize("uri", ["file://elsewhere/tmp/x", "file:"])
+def test_file_uris_of_other_machines_are_refused(uri):
+    with pytest.raises(ValueError, match="path must be a file: URI of a folder on this machine"):
+        for_path(uri)
 
 
 def test_uris_pick_the_storage(spark, tmp_path):
@@ -173,9 +346,9 @@ def test_to_arviz_without_arviz_names_the_install(monkeypatch):
 def test_load_normalises_weights_saved_unnormalised(tmp_path):
     post = posterior()
     post.save(str(tmp_path / "run"))
-    frame = pd.read_parquet(tmp_path / "run" / "particles.parquet")
+    frame = pd.read_parquet(particles_file(tmp_path / "run"))
     frame["weight"] *= 5.0  # another tool's weights, not summing to 1
-    frame.to_parquet(tmp_path / "run" / "particles.parquet", index=False)
+    frame.to_parquet(particles_file(tmp_path / "run"), index=False)
     loaded = Posterior.load(str(tmp_path / "run"))
     np.testing.assert_allclose(loaded.weights.sum(), 1.0, rtol=0, atol=1e-12)
     pd.testing.assert_series_equal(loaded.mean(), post.mean(), rtol=1e-12)
@@ -213,7 +386,7 @@ def test_old_foreign_or_damaged_posteriors_are_refused(tmp_path, damage, match):
 
 def test_damaged_particles_are_refused(tmp_path):
     posterior().save(str(tmp_path / "run"))
-    (tmp_path / "run" / "particles.parquet").write_bytes(b"PAR1 but not really")
+    particles_file(tmp_path / "run").write_bytes(b"PAR1 but not really")
     with pytest.raises(ValueError, match="must hold a whole saved posterior"):
         Posterior.load(str(tmp_path / "run"))
 

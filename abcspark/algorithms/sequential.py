@@ -169,6 +169,25 @@ class SequentialABC(Algorithm):
         observed, distance = self.problem.prepare(observed, seed)
         run = _Run(observed, distance, self.problem.engine(), seed, started)
         store = self._checkpoint(checkpoint, run)
+        try:
+            stop = self._generations(run, store)
+        finally:
+            if store is not None:
+                store.close()  # the folder's lock, also when a generation raised
+        return self._posterior(
+            run.population,
+            run.population["weight"].to_numpy(),
+            run.records,
+            run.engine,
+            run.observed,
+            seed=seed,
+            stop_reason="max_simulations" if stop == "dropped" else stop,
+            n_simulations_dropped=run.n_dropped,
+            wall_seconds=time.perf_counter() - started,
+        )
+
+    def _generations(self, run: _Run, store: Optional[Checkpoint]) -> str:
+        """Resume, then run generations until a stop rule holds; return its name."""
         if store is not None:
             run.population, run.records = store.resume()
         stop = self._stop_reason(run) if run.records else None
@@ -183,17 +202,7 @@ class SequentialABC(Algorithm):
                 progress.update(run.records[-1])
                 stop = stop or self._stop_reason(run)
         progress.close()
-        return self._posterior(
-            run.population,
-            run.population["weight"].to_numpy(),
-            run.records,
-            run.engine,
-            run.observed,
-            seed=seed,
-            stop_reason="max_simulations" if stop == "dropped" else stop,
-            n_simulations_dropped=run.n_dropped,
-            wall_seconds=time.perf_counter() - started,
-        )
+        return stop
 
     def _checkpoint(self, path: Optional[str], run: _Run) -> Optional[Checkpoint]:
         if path is None:
