@@ -350,3 +350,29 @@ def test_keep_statistics_gives_the_accepted_particles_statistics():
     assert stats.shape == (100, 1)
     distance = np.abs(stats[:, 0] - 0.5)
     np.testing.assert_allclose(distance, posterior.distances, rtol=1e-12)
+
+
+def test_stop_on_min_epsilon_difference_and_max_walltime():
+    settings = dict(n_particles=200, generations=30, engine="numpy", progress=False)
+    posterior = PMCABC(MODEL.prior, MODEL, min_epsilon_difference=0.05, **settings).run(
+        OBSERVED, seed=1
+    )
+    epsilons = posterior.history["epsilon"].to_numpy()
+    assert posterior.metadata["stop_reason"] == "min_epsilon_difference"
+    assert epsilons[-2] - epsilons[-1] < 0.05 and (np.diff(epsilons[1:-1]) <= -0.05).all()
+    # A walltime already spent after generation 0: no second generation starts.
+    quick = PMCABC(MODEL.prior, MODEL, max_walltime=1e-9, **settings).run(OBSERVED, seed=1)
+    assert quick.metadata["stop_reason"] == "max_walltime" and len(quick.history) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(min_epsilon_difference=-1.0), r"min_epsilon_difference must be a number >= 0"),
+        (dict(max_walltime=0), r"max_walltime must be a number > 0 \(got 0\)"),
+        (dict(max_walltime="an hour"), r"max_walltime must be a number > 0"),
+    ],
+)
+def test_stop_rules_reject_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PMCABC(MODEL.prior, MODEL, engine="numpy", **kwargs)
