@@ -34,6 +34,7 @@ setup(
             "findspark>=2.0",
             "matplotlib>=3.6",
             "pytest>=7",
+            "hypothesis>=6.100",  # well-kept property-based testing: tests/test_properties.py
             "ruff>=0.6",
             "nbclient>=0.10",
             "nbformat>=5.9",
