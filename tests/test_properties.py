@@ -772,7 +772,7 @@ def known_bug(case: Case) -> Optional[str]:
         return "B7"
     if any(_huge_int(args.get(name)) for name in REAL_RANGES):
         return "B8"
-    if any(_huge_int(args.get(name)) for name in COUNTS):
+    if any(is_count(args.get(name)) and args[name] >= 2**63 for name in COUNTS):
         return "B9"
     if case.output == "raise_some" and _driver_raises(case, args.get("seed")):
         return "B10"
@@ -977,6 +977,13 @@ KNOWN_BUGS = [
         ("sampling.py", "_round_size"),
         "sampling._round_size: needed / rate overflows for a huge n_particles",
         partial(check, pmc(UNIFORM, n_particles=HUGE, generations=2)),
+    ),
+    known(
+        "B9-int64",
+        OverflowError,
+        ("sampling.py", "_hopeless"),
+        "sampling._hopeless: n_accept - cum_acc overflows int64 for counts >= 2**63",
+        partial(check, rejection(UNIFORM, epsilon=1.0, n_samples=2**63, max_simulations=5000)),
     ),
     known(
         "B9-n_simulations",
