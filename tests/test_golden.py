@@ -16,22 +16,14 @@ from typing import Any, Callable, Dict
 
 import numpy as np
 import pytest
+from test_reproducibility import one_height_sample, summary_distance  # the per-parameter twin
 
 from abcspark import PMCABC, Normal, Prior, RejectionABC, ScaledEuclidean, Uniform, nested
-from abcspark.examples import height_problem, summaries
+from abcspark.examples import height_problem
 
 GOLDEN = Path(__file__).parent / "golden.json"
 PRIOR, MODEL, OBSERVED = height_problem()
 HISTORY = ("epsilon", "n_proposals", "n_simulations", "acceptance_rate", "ess", "n_failed")
-
-
-def one_height_sample(theta, rng):
-    return MODEL.one(theta, rng)
-
-
-def summary_distance(heights, observed):
-    diff = summaries(heights[None, :])[0] - observed
-    return float(np.sqrt(np.sum(diff**2)))
 
 
 def failing_model(theta, rng):
