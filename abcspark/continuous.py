@@ -18,9 +18,10 @@ import math
 
 import numpy as np
 
-from abcspark.distributions import LOG_2PI, Distribution, real_parameter
+from abcspark.distributions import LOG_2PI, MAX_MAGNITUDE, Distribution, real_parameter
 
 _MIN_MASS = 1e-6
+_MAX_LOG = 230.0  # exp(230) < 1e100: draws stay within the parameters' magnitude limit
 
 
 def _interval(owner: str, low: object, high: object) -> tuple[float, float]:
@@ -43,7 +44,8 @@ def _xlogy(c: float, v: np.ndarray) -> np.ndarray:
 
 def _normal_log_pdf(v: np.ndarray, mean: float, sd: float) -> np.ndarray:
     z = (v - mean) / sd
-    return -0.5 * z * z - math.log(sd) - 0.5 * LOG_2PI
+    with np.errstate(over="ignore"):  # z*z = inf beyond 1e154 sds: the density is 0 there
+        return -0.5 * z * z - math.log(sd) - 0.5 * LOG_2PI
 
 
 def _normal_mass(a: float, b: float) -> float:
@@ -92,6 +94,13 @@ class LogNormal(Distribution):
     def __init__(self, mu: float, sigma: float) -> None:
         self.mu = real_parameter("LogNormal", "mu", mu)
         self.sigma = real_parameter("LogNormal", "sigma", sigma, True)
+        if abs(self.mu) + 10 * self.sigma > _MAX_LOG:
+            raise ValueError(
+                f"LogNormal needs |mu| + 10 sigma <= {_MAX_LOG:g} (got mu={self.mu!r}, "
+                f"sigma={self.sigma!r}), or its draws exp(mu + sigma z) overflow to inf or "
+                "underflow to 0; rescale the parameter (e.g. other units), or put a Normal "
+                "prior on its log."
+            )
 
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.lognormal(self.mu, self.sigma, n)
@@ -183,6 +192,11 @@ class Gamma(Distribution):
     def __init__(self, shape: float, scale: float) -> None:
         self.shape = real_parameter("Gamma", "shape", shape, True)
         self.scale = real_parameter("Gamma", "scale", scale, True)
+        if self.shape * self.scale > MAX_MAGNITUDE:
+            raise ValueError(
+                f"Gamma mean shape * scale must be <= {MAX_MAGNITUDE:g} (got shape={shape!r}, "
+                f"scale={scale!r}); rescale the parameter (e.g. other units)."
+            )
 
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.gamma(self.shape, self.scale, n)

@@ -20,6 +20,9 @@ import numpy as np
 
 from abcspark.distributions import LOG_2PI, Distribution, real_array_parameter, real_parameter
 
+MAX_RATE = 1e18
+"""Largest Poisson rate NumPy draws from (it refuses rates above about 9.2e18)."""
+
 # log(k!) is exact below 20; above, Stirling's series (to 1/k**7) errs by less than 1e-15.
 _LOG_FACTORIAL = np.array([math.lgamma(k + 1.0) for k in range(20)])
 
@@ -30,7 +33,7 @@ def _log_factorial(k: np.ndarray) -> np.ndarray:
     out = np.empty_like(k)
     out[small] = _LOG_FACTORIAL[k[small].astype(np.intp)]
     big = k[~small]
-    inv2 = 1.0 / (big * big)
+    inv2 = (1.0 / big) ** 2  # not 1 / big**2, which overflows for big > 1e154
     series = (1 / 12 - inv2 * (1 / 360 - inv2 * (1 / 1260 - inv2 / 1680))) / big
     out[~small] = (big + 0.5) * np.log(big) - big + 0.5 * LOG_2PI + series
     return out
@@ -45,6 +48,11 @@ class Poisson(Distribution):
 
     def __init__(self, rate: float) -> None:
         self.rate = real_parameter("Poisson", "rate", rate, True)
+        if self.rate > MAX_RATE:
+            raise ValueError(
+                f"Poisson rate must be <= {MAX_RATE:g} (got rate={rate!r}), the largest NumPy "
+                "draws from; use a Normal(rate, sqrt(rate)) prior for such counts."
+            )
 
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.poisson(self.rate, n)

@@ -7,16 +7,17 @@ TruncatedNormal, Beta, Gamma), `abcspark.discrete` (Poisson, Categorical) and
 
 Every sampler takes an explicit ``rng: numpy.random.Generator`` and returns float64 draws of
 shape ``(n, dim)``; log densities have shape ``(n,)`` and are ``-inf`` outside the support.
-All parameters are finite real numbers (bool and str are refused):
+All parameters are real numbers within +-1e100, positive ones at least 1e-100, so that draws
+and densities stay inside float64 (bool and str are refused):
 
 ==============================================  ==============================================
 ``Uniform(low, high)``                          ``low < high``; support ``[low, high]``
 ``Normal(mean, sd)``                            ``sd > 0``
-``LogNormal(mu, sigma)``                        mean and sd of ``log x``; ``sigma > 0``
+``LogNormal(mu, sigma)``                        mean and sd of ``log x``; ``|mu| + 10 sigma <= 230``
 ``TruncatedNormal(mean, sd, low, high)``        ``[low, high]`` holds >= 1e-6 of the mass
 ``Beta(a, b)``                                  ``a, b > 0``; support ``[0, 1]``
-``Gamma(shape, scale)``                         ``shape, scale > 0``; mean ``shape * scale``
-``Poisson(rate)``                               ``rate > 0``; support 0, 1, 2, ...
+``Gamma(shape, scale)``                         ``shape, scale > 0``; ``shape * scale <= 1e100``
+``Poisson(rate)``                               ``0 < rate <= 1e18``; support 0, 1, 2, ...
 ``Categorical(probs)``                          probs, shape (K,), >= 0, sum 1 within 1e-9;
                                                 support: the values 0..K-1 of positive mass
 ``MultivariateNormal(mean, cov)``               mean (d,); cov (d, d) symmetric pos. definite
@@ -30,38 +31,79 @@ import numbers
 
 import numpy as np
 
+from abcspark.validation import shown
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 
+MAX_MAGNITUDE = 1e100
+"""Largest magnitude of a distribution parameter: beyond it, draws, squares and log-gamma
+functions overflow float64."""
+MIN_POSITIVE = 1e-100
+"""Smallest positive parameter (a scale, a shape, a rate): below it, densities at the
+distribution's own draws overflow."""
+
+
 def real_parameter(owner: str, name: str, value: object, positive: bool = False) -> float:
-    """Return ``value`` as a finite (and positive) float, or raise naming ``owner.name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    """Return ``value`` as a float in ``[-1e100, 1e100]`` (``[1e-100, 1e100]`` if ``positive``).
+
+    Raises ``TypeError`` or ``ValueError`` naming ``owner.name``.
+    """
+    if not _is_real(value):
         raise TypeError(
             f"{owner} {name} must be a real number (got {value!r} that is a {type(value)}); "
             f"pass e.g. {name}=1.0."
         )
-    if not math.isfinite(value) or (positive and value <= 0):
+    number = _as_float(value)
+    if (
+        not math.isfinite(number)
+        and not isinstance(value, numbers.Integral)
+        or (positive and not number > 0)
+    ):
         expected, fix = ("finite and > 0", "a positive") if positive else ("finite", "a finite")
         raise ValueError(
             f"{owner} {name} must be {expected} (got {name}={value!r}); pass {fix} one."
         )
-    return float(value)
+    low = MIN_POSITIVE if positive else -MAX_MAGNITUDE
+    if not low <= number <= MAX_MAGNITUDE:
+        raise ValueError(
+            f"{owner} {name} must be within [{low:g}, {MAX_MAGNITUDE:g}] (got "
+            f"{name}={shown(value)}); beyond that float64 draws and densities overflow: "
+            "rescale the parameter (e.g. other units)."
+        )
+    return number
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _as_float(value: object) -> float:
+    """``float(value)``, with ``inf`` for an int too large for a float."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return math.inf
 
 
 def real_array_parameter(owner: str, name: str, value: object, ndim: int) -> np.ndarray:
-    """Return ``value`` as a non-empty ``ndim``-D float64 array of finite numbers, or raise."""
+    """Return ``value`` as a non-empty ``ndim``-D float64 array within +-1e100, or raise."""
     arr = np.asarray(value)
+    if arr.dtype == object and all(_is_real(v) for v in arr.ravel()):  # ints beyond int64
+        arr = np.array([_as_float(v) for v in arr.ravel()]).reshape(arr.shape)
     if arr.dtype.kind not in "iuf":
         raise TypeError(
             f"{owner} {name} must be an array of real numbers (got {value!r} that is a "
             f"{type(value)}); pass a list of floats."
         )
-    if arr.ndim != ndim or arr.size == 0 or not np.isfinite(arr).all():
+    values = arr.astype(np.float64)
+    if arr.ndim != ndim or arr.size == 0 or not (np.abs(values) <= MAX_MAGNITUDE).all():
         raise ValueError(
-            f"{owner} {name} must be a non-empty {ndim}-D array of finite numbers (got "
-            f"{arr.tolist()} of shape {arr.shape}); fix its shape or values."
+            f"{owner} {name} must be a non-empty {ndim}-D array of finite numbers within "
+            f"+-{MAX_MAGNITUDE:g} (got {arr.tolist()} of shape {arr.shape}); fix its shape or "
+            "values."
         )
-    return arr.astype(np.float64)
+    return values
 
 
 def as_rows(owner: str, x: object, dim: int) -> np.ndarray:

@@ -21,21 +21,32 @@ def systematic(weights: np.ndarray) -> np.ndarray:
 
 
 def kde(
-    values: np.ndarray, weights: np.ndarray, bounds: np.ndarray, n: int, rng: np.random.Generator
+    values: np.ndarray,
+    weights: np.ndarray,
+    bounds: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    discrete: np.ndarray | None = None,
 ) -> np.ndarray:
     """``n`` draws ``(n, d)`` of a weighted Gaussian kernel density estimate inside ``bounds``.
 
     The bandwidth is Silverman's at the effective sample size; draws outside the support are
-    drawn again (the density is truncated to the support and renormalised).
+    drawn again (the density is truncated to the support and renormalised). Columns marked in
+    ``discrete`` (bool, ``(d,)``) are not smoothed: they keep the resampled particle's value.
     """
-    size, d = values.shape
+    smooth = (
+        ~np.asarray(discrete, dtype=bool)
+        if discrete is not None
+        else np.ones(values.shape[1], bool)
+    )
+    d = int(smooth.sum())
     h = (4.0 / (ess(weights) * (d + 2))) ** (1.0 / (d + 4))
-    cov = h**2 * covariance(values, weights)
+    cov = h**2 * covariance(values[:, smooth], weights)
     chol = np.linalg.cholesky(cov + 1e-12 * np.eye(d) * max(np.trace(cov), 1e-300))
-    out = np.empty((0, d))
+    out = np.empty((0, values.shape[1]))
     for _ in range(100):
-        picks = resample(weights, n, rng)
-        draws = values[picks] + rng.standard_normal((n, d)) @ chol.T
+        draws = values[resample(weights, n, rng)]
+        draws[:, smooth] += rng.standard_normal((n, d)) @ chol.T
         inside = ((draws >= bounds[:, 0]) & (draws <= bounds[:, 1])).all(axis=1)
         out = np.concatenate([out, draws[inside]])
         if len(out) >= n:

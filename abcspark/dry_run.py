@@ -31,40 +31,98 @@ def dry_run(task: BatchTask, theta: np.ndarray, rng: np.random.Generator) -> np.
 
 
 def _dry_run(task: BatchTask, theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    if not task.vectorized:
-        values = []
-        for row in theta:
-            value = task.distance(task.simulate(row.copy(), rng), task.observed)
-            if not np.isfinite(np.asarray(value, dtype=np.float64)).all():
-                raise SimulationError(
-                    f"the distance of a dry-run simulation must be a finite number (got {value!r}) "
-                    f"at parameters {row.tolist()}; check the simulator and the distance."
-                )
-            values.append(float(value))
-        return np.array(values)
-    raw = task.simulate(theta.copy(), rng)
+    if task.vectorized:
+        values = simulate_statistics(task, theta, rng)
+    else:
+        values = np.array([_distance_of(task, row, rng) for row in theta])
+    _check_finite(task, theta, values)
+    return values
+
+
+def simulate_statistics(task: BatchTask, theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Statistics ``(n, k)`` of a vectorized simulator on the driver, shape-checked.
+
+    With ``on_error='skip'``, a simulator that raises is run again row by row, and the rows
+    where it raises again are NaN; with ``'raise'`` its exception becomes a `SimulationError`
+    naming the parameters.
+    """
+    n, k = len(theta), len(task.observed)
+    try:
+        raw = task.simulate(theta.copy(), rng)
+    except SimulationError:
+        raise  # the dry run's timeout
+    except Exception as exc:
+        if task.on_error == "raise":
+            raise SimulationError(_raised(exc, theta) + _SKIP_HINT) from exc
+        if n == 1:
+            return np.full((1, k), np.nan)
+        return np.vstack([simulate_statistics(task, row[None, :], rng) for row in theta])
     stats = float_array(
         raw,
         f"simulate must return numbers, an ndarray of shape (n, k) (got {type(raw)}); "
         "return summary statistics as floats, or pass vectorized=False for simulators that "
         "return other objects.",
     )
-    n, k = len(theta), len(task.observed)
     if stats.shape != (n, k):
         raise ValueError(
             f"simulate must return shape (n, k) = ({n}, {k}) for {n} parameter rows and {k} "
             f"observed statistics (got {stats.shape}); return one row of k summary statistics "
             "per parameter row."
         )
-    finite = np.isfinite(stats).all(axis=1)
-    if not finite.all() and (task.on_error == "raise" or not finite.any()):
-        row = int(np.argmax(~finite))
+    return stats
+
+
+def _distance_of(task: BatchTask, row: np.ndarray, rng: np.random.Generator) -> float:
+    """The distance of one per-parameter simulation; NaN where it raised and errors are skipped."""
+    try:
+        value = task.distance(task.simulate(row.copy(), rng), task.observed)
+    except SimulationError:
+        raise  # the dry run's timeout
+    except Exception as exc:
+        if task.on_error == "raise":
+            raise SimulationError(_raised(exc, row[None, :]) + _SKIP_HINT) from exc
+        return np.nan
+    number = float_array(
+        value,
+        f"the distance of a simulation must be a number (got {value!r} that is a "
+        f"{type(value)}); make the distance return a float.",
+    )
+    if number.size != 1:
+        raise ValueError(
+            f"the distance of a simulation must be one number (got shape {number.shape}); "
+            "make the distance return a float."
+        )
+    return float(number.reshape(()))
+
+
+_SKIP_HINT = ", or pass on_error='skip' if some parameters legitimately fail."
+
+
+def _raised(exc: Exception, theta: np.ndarray) -> str:
+    return (
+        f"simulate raised {type(exc).__name__}: {exc} in the dry run on the driver, at "
+        f"parameters {theta.tolist()}; fix the simulator for these parameters"
+    )
+
+
+def _check_finite(task: BatchTask, theta: np.ndarray, values: np.ndarray) -> None:
+    """Refuse NaN/inf results: any with ``on_error='raise'``, only all of them with ``'skip'``."""
+    finite = np.isfinite(values.reshape(len(theta), -1)).all(axis=1)
+    if finite.all() or (task.on_error == "skip" and finite.any()):
+        return
+    row = int(np.argmax(~finite))
+    what = "statistics" if task.vectorized else "distance"
+    if task.on_error == "raise":
         raise SimulationError(
             f"simulate returned NaN or inf in the dry run at parameters {theta[row].tolist()} "
-            f"(statistics {stats[row].tolist()}); fix the simulator, or pass on_error='skip' "
-            "if some parameters legitimately fail."
+            f"({what} {values[row].tolist()}); fix the simulator, or pass on_error='skip' if "
+            "some parameters legitimately fail."
         )
-    return stats
+    raise SimulationError(
+        f"simulate failed (raised, or gave NaN or inf) on all {len(theta)} dry-run draws from "
+        f"the prior, e.g. at parameters {theta[row].tolist()}; on_error='skip' drops failed "
+        "simulations but cannot run a simulator that fails everywhere: fix the simulator."
+    )
 
 
 def check_reproducible(first: np.ndarray, second: np.ndarray) -> None:

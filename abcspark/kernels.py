@@ -136,7 +136,9 @@ class GaussianKernel(Kernel):
                 )
             self.scale = scale
         else:
-            self.scale = real("scale", scale, 0, open_low=True, example="2.0")
+            self.scale = real(
+                "scale", scale, 0, math.inf, open_low=True, open_high=True, example="2.0"
+            )
 
     def factor(self, weights: np.ndarray, d: int) -> float:
         """The multiple of the weighted covariance for a population of ``weights`` in ``d``-D."""
@@ -183,7 +185,7 @@ class LocalKernel(Kernel):
 
     def __init__(self, k_fraction: float = 0.25, scale: float = 1.0):
         self.k_fraction = real("k_fraction", k_fraction, 0, 1, open_low=True, example="0.25")
-        self.scale = real("scale", scale, 0, open_low=True, example="1.0")
+        self.scale = real("scale", scale, 0, math.inf, open_low=True, open_high=True, example="1.0")
 
     def fit(
         self, particles: np.ndarray, weights: np.ndarray, distances: np.ndarray, epsilon: float

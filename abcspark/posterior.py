@@ -13,7 +13,7 @@ from abcspark.adjustment import local_linear
 from abcspark.draws import METHODS, kde, resample, systematic
 from abcspark.rng import DRAWS, batch_rng, check_seed
 from abcspark.rows import statistic_names
-from abcspark.validation import positive_int
+from abcspark.validation import check_samples, normalised_weights, positive_int
 from abcspark.weighted import covariance, ess, quantile
 
 PARTICLES_FILE = "particles.parquet"
@@ -60,14 +60,9 @@ class Posterior:
         metadata: Optional[dict] = None,
         statistics: Optional[np.ndarray] = None,
     ):
-        weights = np.asarray(weights, dtype=np.float64)
-        if weights.shape != (len(samples),) or not (weights >= 0).all() or weights.sum() <= 0:
-            raise ValueError(
-                f"weights must be {len(samples)} non-negative numbers with a positive sum "
-                f"(got shape {weights.shape}); pass one weight per sample."
-            )
+        check_samples(samples)
         self.samples = samples.reset_index(drop=True)
-        self.weights = weights / weights.sum()
+        self.weights = normalised_weights(weights, len(samples))
         self.distances = np.asarray(distances, dtype=np.float64)
         self.history = history if history is not None else pd.DataFrame()
         self.metadata = metadata or {}
@@ -228,16 +223,18 @@ class Posterior:
         method : {'resample', 'kde'}, default 'resample'
             Particles drawn by weight, or a weighted kernel density estimate inside the prior's
             support (:func:`abcspark.draws.kde`): distinct values where resampling repeats.
+            Discrete parameters (``metadata["discrete"]``) are resampled, never smoothed.
         """
         n = positive_int("n", n, "10_000")
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS} (got {method!r}).")
         rng = batch_rng(check_seed(seed), 0, 0, stream=DRAWS)
-        values = self.samples.to_numpy()
+        values = self.samples.to_numpy(dtype=np.float64)
         if method == "resample":
             draws = values[resample(self.weights, n, rng)]
         else:
-            draws = kde(values, self.weights, self._bounds(), n, rng)
+            discrete = np.isin(self.names, self.metadata.get("discrete", []))
+            draws = kde(values, self.weights, self._bounds(), n, rng, discrete)
         return pd.DataFrame(draws, columns=self.names)
 
     def adjust(self) -> Posterior:

@@ -11,7 +11,7 @@ import numpy as np
 from abcspark._version import __version__
 from abcspark.batch import ON_ERROR, BatchTask
 from abcspark.distances import Distance, as_distance
-from abcspark.dry_run import check_reproducible, dry_run, fingerprint
+from abcspark.dry_run import check_reproducible, dry_run, fingerprint, simulate_statistics
 from abcspark.engines import Engine, check_engine, make_engine
 from abcspark.nested import Ranks, as_ranks
 from abcspark.priors import Prior
@@ -19,6 +19,8 @@ from abcspark.rng import PILOT, batch_rng
 from abcspark.validation import check_observed, optional_seconds, positive_int, real
 
 DRY_RUN_SIZE = 4
+MAX_BATCH_SIZE = 10**8
+"""Largest batch: a batch's parameters and statistics are arrays in one Python worker's memory."""
 
 
 def _check_callables(prior: Any, simulate: Any, on_error: Any) -> None:
@@ -62,6 +64,9 @@ class Problem:
     fingerprint : str
         The last :meth:`prepare`'s digest of the simulator's dry-run outputs and code; a
         checkpoint of another simulator (another closure, another lambda) is refused by it.
+    fitted_distance : dict or None
+        The last :meth:`prepare`'s distance as fitted on its pilot (``to_dict()``), e.g. the
+        scales of a :class:`~abcspark.ScaledEuclidean`; None for a plain callable.
     """
 
     def __init__(
@@ -92,7 +97,11 @@ class Problem:
         self.simulate = as_ranks(simulate)
         self.process_per_model = self.simulate.size if isinstance(self.simulate, Ranks) else 1
         self.prior, self.vectorized = prior, bool(vectorized)
-        self.batch_size = None if batch_size is None else positive_int("batch_size", batch_size)
+        self.batch_size = (
+            None
+            if batch_size is None
+            else positive_int("batch_size", batch_size, high=MAX_BATCH_SIZE)
+        )
         self.parallelism = (
             None if parallelism is None else positive_int("parallelism", parallelism, "4")
         )
@@ -131,10 +140,11 @@ class Problem:
             self.n_driver_simulations += distance.n_pilot
             pilot_rng = batch_rng(seed, 0, 1, stream=PILOT)
             pilot = self.prior.sample(distance.n_pilot, pilot_rng)
-            stats = np.asarray(self.simulate(pilot, pilot_rng), dtype=np.float64)
+            stats = simulate_statistics(task, pilot, pilot_rng)
             distance = distance.fit(stats[np.isfinite(stats).all(axis=1)])
         if stats is not None:
             distance(stats, observed)  # shape errors of a user's distance show up here
+        self.fitted_distance = distance.to_dict() if hasattr(distance, "to_dict") else None
         return observed, distance
 
     def task(

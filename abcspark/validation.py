@@ -13,9 +13,13 @@ from typing import Any, Optional
 
 import numpy as np
 
+MAX_COUNT = 10**15
+"""Largest count (particles, samples, simulations) an argument may ask for: counts stay exact
+in float64 and far from int64's limit in every sum."""
 
-def positive_int(name: str, value: Any, example: str = "1000") -> int:
-    """``value`` as an int >= 1.
+
+def positive_int(name: str, value: Any, example: str = "1000", high: int = MAX_COUNT) -> int:
+    """``value`` as an int in ``[1, high]``.
 
     Examples
     --------
@@ -24,6 +28,11 @@ def positive_int(name: str, value: Any, example: str = "1000") -> int:
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive int (got {value!r}); e.g. {name}={example}.")
+    if value > high:
+        raise ValueError(
+            f"{name} must be a positive int <= {high:.0e} (got {shown(value)}); e.g. "
+            f"{name}={example}."
+        )
     return int(value)
 
 
@@ -45,18 +54,35 @@ def real(
     0.5
     """
     number = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-    value_f = float(value) if number else math.nan
+    value_f = _as_float(value) if number else math.nan
     inside = (
         not math.isnan(value_f)
         and (low < value_f if open_low else low <= value_f)
         and (value_f < high if open_high else value_f <= high)
     )
     if not inside:
+        expected = _interval(low, high, open_low, open_high)
         hint = f"; e.g. {name}={example}" if example else ""
-        raise ValueError(
-            f"{name} must be {_interval(low, high, open_low, open_high)} (got {value!r}){hint}."
-        )
+        raise ValueError(f"{name} must be {expected} (got {shown(value)}){hint}.")
     return value_f
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, shortened for an int of more than 30 digits."""
+    text = repr(value)
+    return (
+        f"an int of {len(str(abs(value)))} digits"
+        if isinstance(value, int) and len(text) > 30
+        else text
+    )
+
+
+def _as_float(value: Any) -> float:
+    """``float(value)``, with a signed ``inf`` for an int too large for a float."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _interval(low: float, high: float, open_low: bool, open_high: bool) -> str:
@@ -64,7 +90,8 @@ def _interval(low: float, high: float, open_low: bool, open_high: bool) -> str:
     if math.isinf(low) and math.isinf(high):
         return "a number"
     if math.isinf(high):
-        return f"a number {'>' if open_low else '>='} {low:g}"
+        number = "a finite number" if open_high else "a number"
+        return f"{number} {'>' if open_low else '>='} {low:g}"
     if math.isinf(low):
         return f"a number {'<' if open_high else '<='} {high:g}"
     left, right = "(" if open_low else "[", ")" if open_high else "]"
@@ -111,3 +138,40 @@ def check_observed(observed: Any, vectorized: bool) -> Any:
             f"observed must be finite (got {values.tolist()}); remove NaN/inf summaries."
         )
     return values
+
+
+MAX_SAMPLE = 1e150
+"""Largest magnitude of a posterior's particle: its squares, in covariances, stay finite."""
+
+
+def check_samples(samples: Any) -> None:
+    """Refuse posterior samples that are not a DataFrame of finite numbers within +-1e150."""
+    message = (
+        "samples must be a pandas DataFrame of real numbers, one column per parameter (got "
+        f"{type(samples)}); pass e.g. pd.DataFrame(theta, columns=names)."
+    )
+    if not hasattr(samples, "to_numpy"):
+        raise TypeError(message)
+    values = float_array(samples.to_numpy(), message)
+    if not (np.abs(values) <= MAX_SAMPLE).all():  # NaN fails too
+        raise ValueError(
+            f"samples must be finite numbers within +-{MAX_SAMPLE:g} (got {values.min()!r} to "
+            f"{values.max()!r}); drop NaN/inf particles, or rescale the parameters."
+        )
+
+
+def normalised_weights(weights: Any, n: int) -> np.ndarray:
+    """``weights`` divided by their sum; refused unless n finite non-negative numbers, sum > 0."""
+    values = float_array(weights, f"weights must be numbers (got {type(weights)}).")
+    finite = values.shape == (n,) and n > 0 and bool(np.isfinite(values).all())
+    if not (finite and (values >= 0).all() and values.max() > 0):
+        raise ValueError(
+            f"weights must be {n} finite non-negative numbers with a positive sum (got shape "
+            f"{values.shape}); pass one weight per sample."
+        )
+    with np.errstate(over="ignore"):
+        total = values.sum()
+    if not np.isfinite(total):  # weights near 1e308: scale them down first
+        values = values / values.max()
+        total = values.sum()
+    return values / total

@@ -10,13 +10,16 @@ import numpy as np
 def quantile(values: np.ndarray, weights: np.ndarray, q: Sequence[float]) -> np.ndarray:
     """Quantiles of weighted samples (linear interpolation between weighted midpoints).
 
+    Tied values count as one point carrying their summed weight, so the result does not
+    depend on the samples' order.
+
     Examples
     --------
     >>> quantile(np.array([1.0, 2.0, 3.0, 4.0]), np.ones(4), [0.5])
     array([2.5])
     """
-    order = np.argsort(values, kind="mergesort")
-    values, weights = values[order], weights[order]
+    values, tie = np.unique(values, return_inverse=True)  # sorted; tied values are one point
+    weights = np.bincount(tie.ravel(), weights, minlength=len(values))
     cdf = (np.cumsum(weights) - 0.5 * weights) / weights.sum()
     return np.interp(q, cdf, values)
 
@@ -25,12 +28,13 @@ def covariance(values: np.ndarray, weights: np.ndarray, unbiased: bool = False) 
     """Weighted covariance of ``values (n, d)`` under normalised ``weights (n,)``, ``(d, d)``.
 
     With ``unbiased``, the reliability-weighted correction ``1 / (1 - sum w**2)`` is applied
-    (the weighted analogue of dividing by ``n - 1``).
+    (the weighted analogue of dividing by ``n - 1``), unless one weight carries everything.
     """
     centred = values - weights @ values
     cov = (centred * weights[:, None]).T @ centred
-    if unbiased and len(values) > 1:
-        cov = (1.0 / (1.0 - np.sum(weights**2))) * cov
+    spread = 1.0 - np.sum(weights**2)  # 0 when one weight is 1: no spread to correct
+    if unbiased and len(values) > 1 and spread > 0:
+        cov = cov / spread
     return cov
 
 

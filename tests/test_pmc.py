@@ -314,7 +314,7 @@ def test_kernels_are_objects_and_names_are_shortcuts():
     ]:
         with pytest.raises(error, match=match):
             PMCABC(MODEL.prior, MODEL, kernel=bad, engine="numpy")
-    with pytest.raises(ValueError, match=r"scale must be a number > 0 \(got 0\)"):
+    with pytest.raises(ValueError, match=r"scale must be a finite number > 0 \(got 0\)"):
         kernels.GaussianKernel(scale=0)
 
 

@@ -74,8 +74,8 @@ def test_repr_shows_the_table():
 @pytest.mark.parametrize(
     "weights, match",
     [
-        ([1, 1], r"weights must be 5 non-negative numbers .*got shape \(2,\)"),
-        ([1, -1, 1, 1, 1], "weights must be 5 non-negative"),
+        ([1, 1], r"weights must be 5 finite non-negative numbers .*got shape \(2,\)"),
+        ([1, -1, 1, 1, 1], "weights must be 5 finite non-negative"),
         ([0, 0, 0, 0, 0], "with a positive sum"),
     ],
 )
@@ -396,8 +396,9 @@ def hand_posterior():
 
     Weights 1, 1, 2, 4, 2 (normalised: 0.1, 0.1, 0.2, 0.4, 0.2). Quantiles interpolate
     linearly between weighted midpoints, ``(cumulative weight - w / 2)``: for ``a`` (values 0 to
-    4 in order) the midpoints are 0.05, 0.15, 0.3, 0.6, 0.9; for ``b`` (sorted: 0 (0.1), 1
-    (0.2), 1 (0.4), 2 (0.1), 3 (0.2)) they are 0.05, 0.2, 0.5, 0.75, 0.9.
+    4 in order) the midpoints are 0.05, 0.15, 0.3, 0.6, 0.9. ``b`` has a tie: its two 1s count
+    as one point of weight 0.6, so (0 (0.1), 1 (0.6), 2 (0.1), 3 (0.2)) have midpoints 0.05,
+    0.4, 0.75, 0.9 whatever the rows' order.
     """
     samples = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0, 4.0], "b": [2.0, 0.0, 1.0, 1.0, 3.0]})
     return Posterior(samples, [1, 1, 2, 4, 2], np.zeros(5))
@@ -407,10 +408,19 @@ def test_quantiles_other_than_the_median_by_hand():
     table = hand_posterior().quantile([0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95])
     # a: 0.1 is a third of the way from 0.05 to 0.15; 0.25 two thirds from 0.15 to 0.3, ...
     expected_a = [0.0, 0.5, 1 + 0.10 / 0.15, 2 + 0.2 / 0.3, 3 + 0.15 / 0.3, 4.0, 4.0]
-    expected_b = [0.0, 0.05 / 0.15, 1.0, 1.0, 2.0, 3.0, 3.0]
+    # b: 0.1 is 1/7 of the way from 0.05 to 0.4, 0.25 is 4/7, 0.5 is 2/7 from 0.4 to 0.75.
+    expected_b = [0.0, 1 / 7, 4 / 7, 1 + 2 / 7, 2.0, 3.0, 3.0]
     np.testing.assert_allclose(table["a"], expected_a, rtol=1e-12)
     np.testing.assert_allclose(table["b"], expected_b, rtol=1e-12)
     assert table.index.tolist() == [0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
+
+
+def test_tied_values_of_unequal_weight_give_quantiles_independent_of_order():
+    post = hand_posterior()
+    order = [0, 1, 3, 2, 4]  # the two tied b = 1 of weights 0.2 and 0.4 swap places
+    swapped = Posterior(post.samples.iloc[order], post.weights[order], np.zeros(5))
+    q = [0.1, 0.25, 0.4, 0.5, 0.6]
+    pd.testing.assert_frame_equal(post.quantile(q), swapped.quantile(q), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(
@@ -419,8 +429,8 @@ def test_quantiles_other_than_the_median_by_hand():
         # quantiles (1 - level) / 2 and (1 + level) / 2; a level mistaken for the upper
         # quantile (quantile([1 - level, level])) gives a = (1.33, 3.67) at 0.8 and
         # (2.67, 2.67) at 0.5.
-        (0.8, (0.5, 4.0), (1 / 3, 3.0)),
-        (0.5, (1 + 0.10 / 0.15, 3.5), (1.0, 2.0)),
+        (0.8, (0.5, 4.0), (1 / 7, 3.0)),
+        (0.5, (1 + 0.10 / 0.15, 3.5), (4 / 7, 2.0)),
     ],
 )
 def test_credible_intervals_by_hand(level, a, b):
@@ -460,6 +470,6 @@ def test_summary_values_by_hand():
     assert table.index.tolist() == ["a", "b"]
     expected = [
         [2.5, math.sqrt(1.45 / 0.74), 0.5, 4.0],
-        [1.4, math.sqrt(0.84 / 0.74), 1 / 3, 3.0],
+        [1.4, math.sqrt(0.84 / 0.74), 1 / 7, 3.0],
     ]
     np.testing.assert_allclose(table.to_numpy(), expected, rtol=1e-12)

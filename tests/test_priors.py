@@ -241,7 +241,36 @@ BAD = [
     (lambda: MultivariateNormal([0, 0], [[1, 2], [2, 1]]), ValueError, "positive definite"),
     (lambda: MultivariateNormal([0, 0], [[1, 0], [0, math.nan]]), ValueError, "finite numbers"),
     (lambda: MultivariateNormal(["a"], [[1.0]]), TypeError, "mean must be an array of real"),
+    # Beyond float64's comfortable range: draws, squares or log-gamma would overflow.
+    (lambda: Uniform(0, 2**2000), ValueError, r"high must be within .*an int of 603 digits"),
+    (lambda: Uniform(-1e308, 1e308), ValueError, r"low must be within \[-1e\+100, 1e\+100\]"),
+    (lambda: Normal(0, 1e101), ValueError, "sd must be within"),
+    (lambda: Normal(0, 1e-101), ValueError, r"sd must be within \[1e-100, 1e\+100\]"),
+    (lambda: Beta(1e101, 1), ValueError, "Beta a must be within"),
+    (lambda: LogNormal(231, 0.1), ValueError, r"needs \|mu\| \+ 10 sigma <= 230"),
+    (lambda: LogNormal(0, 24), ValueError, "or its draws exp"),
+    (lambda: Gamma(1e60, 1e60), ValueError, r"shape \* scale must be <= 1e\+100"),
+    (lambda: Poisson(1e19), ValueError, r"rate must be <= 1e\+18"),
+    (lambda: MultivariateNormal([0], [[1e101]]), ValueError, r"finite numbers within \+-1e\+100"),
+    (lambda: MultivariateNormal([2**400], [[1.0]]), ValueError, "mean must be a non-empty"),
 ]
+
+
+def test_the_largest_accepted_parameters_draw_finite_values_with_finite_densities():
+    rng = np.random.default_rng(0)
+    for dist in (
+        Normal(1e100, 1e100),
+        LogNormal(229, 0.1),
+        LogNormal(-229, 0.1),
+        LogNormal(0.25, 1e-100),
+        Gamma(1e50, 1e49),
+        Poisson(1e18),
+        Beta(1e100, 1e100),
+        MultivariateNormal([1e100, 0], [[1e100, 0], [0, 1]]),
+    ):
+        draws = dist.sample(200, rng)
+        assert dist.in_support(draws).all(), dist
+        assert np.isfinite(dist.log_pdf(draws)).all(), dist
 
 
 @pytest.mark.parametrize(("make", "error", "match"), BAD, ids=[m for _, _, m in BAD])

@@ -10,11 +10,8 @@ output, the distribution's class or field for a prior). A call with valid argume
 in the documented ways (the budget runs out, epsilon accepts nothing). NumPy's RuntimeWarnings
 count as failures, as in the project's pytest settings.
 
-Each bug the properties found has an id (B1, B2, ...). It is kept out of the random search,
-before the call by ``known_bug`` or, when it shows only once a run is under way, by its
-signature in ``KNOWN_FAILURES``; and its smallest example is replayed in ``test_known_bug`` as
-a strict xfail. Fixing a bug turns its xfail into a failure: then delete its entry in
-``KNOWN_BUGS`` together with its line in ``known_bug`` or ``KNOWN_FAILURES``.
+The bugs the properties found (B1-B17, all fixed) are replayed, each by its smallest example,
+in ``test_found_bug``: a regression suite of the inputs that once broke the package.
 """
 
 from __future__ import annotations
@@ -25,18 +22,16 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from functools import partial
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-import abcspark
 from abcspark import (
     PMCABC,
     Beta,
@@ -59,9 +54,7 @@ from abcspark import (
     TruncatedNormal,
     Uniform,
 )
-from abcspark.rng import PILOT, batch_rng
 
-PACKAGE = Path(abcspark.__file__).resolve().parent
 # Reproducible in CI: the same examples on every run, and no example database on disk.
 PROPERTY = settings(
     derandomize=True,
@@ -358,12 +351,15 @@ KERNELS = {
 # The oracle of the documented argument contracts (abcspark.validation's docstring).
 
 
-def is_count(value: Any) -> bool:
-    """An int >= 1: Python or NumPy integer, never a bool."""
+MAX_COUNT, MAX_BATCH_SIZE = 10**15, 10**8
+
+
+def is_count(value: Any, high: int = MAX_COUNT) -> bool:
+    """An int in [1, high]: Python or NumPy integer, never a bool."""
     return (
         isinstance(value, numbers.Integral)
         and not isinstance(value, (bool, np.bool_))
-        and value >= 1
+        and 1 <= value <= high
     )
 
 
@@ -373,8 +369,8 @@ def is_real(value: Any, low: float, high: float, open_low: bool, open_high: bool
         return False
     try:
         x = float(value)
-    except OverflowError:
-        return False
+    except OverflowError:  # an int beyond float64: an infinity, as abcspark reads it
+        x = math.inf if value > 0 else -math.inf
     if math.isnan(x):
         return False
     return (low < x if open_low else low <= x) and (x < high if open_high else x <= high)
@@ -402,7 +398,7 @@ def invalid_arguments(args: dict) -> set:
     for name, value in args.items():
         if name in COUNTS and not is_count(value):
             bad.add(name)
-        elif name == "batch_size" and value is not None and not is_count(value):
+        elif name == "batch_size" and value is not None and not is_count(value, MAX_BATCH_SIZE):
             bad.add(name)
         elif name in REAL_RANGES and not is_real(value, *REAL_RANGES[name]):
             bad.add(name)
@@ -584,10 +580,7 @@ def check(case: Case) -> None:
         if must_fail:
             raise PropertyFailure(f"returned a posterior although {sorted(words)} are wrong")
         assert_sound(posterior, prior, case)
-        # B13: the KDE draws non-integers for discrete parameters.
-        assert_draws(
-            posterior, prior, ("resample",) if prior.discrete_names else ("resample", "kde")
-        )
+        assert_draws(posterior, prior, ("resample", "kde"))
 
 
 def documented(exc: Exception) -> Optional[str]:
@@ -633,7 +626,7 @@ def assert_sound(posterior: Posterior, prior: Prior, case: Case) -> None:
             ("weights", np.isfinite(posterior.weights).all() and (posterior.weights >= 0).all()),
             ("sum", abs(posterior.weights.sum() - 1.0) <= 1e-12),
             ("distances", np.isfinite(posterior.distances).all()),
-            ("epsilon", epsilon is None or (posterior.distances <= float(epsilon)).all()),
+            ("epsilon", epsilon is None or all(d <= epsilon for d in posterior.distances.tolist())),
             ("size", wanted is None or len(theta) <= int(wanted)),
         )
         if not holds
@@ -666,7 +659,6 @@ def assert_draws(posterior: Posterior, prior: Prior, methods: tuple) -> None:
 @settings(PROPERTY, max_examples=800)
 @given(spec=prior_spec(), n=st.integers(0, 20), seed=st.integers(0, 2**32))
 def test_priors_sample_inside_their_support(spec, n, seed):
-    assume(not known_bug(Case("prior", spec)))  # B1-B6, B17: see prior_bug and KNOWN_BUGS
     check_prior(spec, n, seed)
 
 
@@ -691,172 +683,31 @@ def check_prior(spec: list, n: int, seed: int) -> None:
 @settings(PROPERTY, max_examples=800)
 @given(case=cases("rejection"))
 def test_rejection_abc_returns_a_sound_posterior_or_a_clear_error(case):
-    assume(not known_bug(case))  # B1-B10, B15, B17: see known_bug and KNOWN_BUGS
-    check_unless_known(case)
+    check(case)
 
 
 @settings(PROPERTY, max_examples=600)
 @given(case=cases("pmc"))
 def test_pmc_abc_returns_a_sound_posterior_or_a_clear_error(case):
-    assume(not known_bug(case))  # B1-B10, B15, B17: see known_bug and KNOWN_BUGS
-    check_unless_known(case)
+    check(case)
 
 
-def check_unless_known(case: Case) -> None:
-    """``check``, skipping the known bugs that show only once a run is under way."""
-    try:
-        check(case)
-    except Exception as exc:
-        assume(known_failure(exc) is None)  # B11, B12, B14, B16, B17: see KNOWN_FAILURES
-        raise
-
-
-# Known bugs: each is kept out of the search above and replayed below as a strict xfail.
-
-
-def _real(x: Any) -> Optional[float]:
-    """``x`` as a float if it is a real number abcspark accepts as a parameter, else None."""
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
-        return None
-    try:
-        return float(x)
-    except OverflowError:
-        return None
-
-
-def _beyond(args: list, size: float) -> bool:
-    """Whether any argument holds a finite number of magnitude >= ``size``."""
-    for x in args:
-        try:
-            arr = np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError, OverflowError):
-            continue
-        if (np.isfinite(arr) & (np.abs(arr) >= size)).any():
-            return True
-    return False
-
-
-def prior_bug(spec: list) -> Optional[str]:
-    """The known bug a prior spec runs into, if any."""
-    for _, kind, args in spec:
-        if any(_huge_int(x) for x in args):
-            return "B1"
-        reals = [_real(x) for x in args]
-        if kind == "Uniform" and None not in reals and reals[1] - reals[0] == math.inf:
-            return "B2"
-        if None not in reals and _overflows(kind, reals):
-            return "B3"
-        if kind == "LogNormal" and None not in reals and 0 < reals[1] < 1e-150:
-            return "B17"
-        if kind in ("Beta", "Gamma") and _beyond(args[:1] if kind == "Gamma" else args, 2.5e305):
-            return "B4"  # where math.lgamma overflows
-        if kind == "Poisson" and _beyond(args, 9.2e18):
-            return "B5"  # numpy's largest Poisson rate
-        if kind == "MultivariateNormal" and _beyond(args[1:], 1e307):
-            return "B6"  # cov + cov.T overflows
-    return None
-
-
-def _overflows(kind: str, reals: list) -> bool:
-    """Whether a draw of this distribution may overflow (or underflow) out of its support."""
-    big = 1.7e308
-    if kind == "Normal":
-        return abs(reals[0]) + 10 * reals[1] > big
-    if kind == "LogNormal":
-        return abs(reals[0]) + 10 * reals[1] > 700
-    if kind == "Gamma":
-        shape, scale = reals
-        return shape > 0 and scale * (shape + 10 * math.sqrt(shape) + 40) > big
-    return False
-
-
-def known_bug(case: Case) -> Optional[str]:
-    """The known bug a call runs into, told from its arguments, if any."""
-    if prior_bug(case.prior):
-        return prior_bug(case.prior)
-    args = {**case.init, **case.run}
-    size = args.get("batch_size")
-    if is_count(size) and size >= 10**12:
-        return "B7"
-    if any(_huge_int(args.get(name)) for name in REAL_RANGES):
-        return "B8"
-    if any(is_count(args.get(name)) and args[name] >= 2**63 for name in COUNTS):
-        return "B9"
-    if case.output == "raise_some" and _driver_raises(case, args.get("seed")):
-        return "B10"
-    if case.init.get("kernel") in ("Gaussian(inf)", "Local(scale=inf)"):
-        return "B15"
-    return None
-
-
-def _driver_raises(case: Case, seed: Any) -> bool:
-    """Whether the driver's dry run or pilot draws parameters where the simulator raises."""
-    if seed is None:
-        return True  # a random seed: it may
-    try:
-        prior = build_prior(case.prior)
-        theta = prior.sample(4, batch_rng(int(seed), 0, 0, stream=PILOT))
-        if case.distance == "scaled_pilot":
-            pilot = prior.sample(20, batch_rng(int(seed), 0, 1, stream=PILOT))
-            theta = np.vstack([theta, pilot])
-    except (ValueError, TypeError, OverflowError):
-        return False  # the run fails before its dry run
-    return bool(Simulator.undefined(theta).any())
-
-
-def _huge_int(x: Any) -> bool:
-    return isinstance(x, numbers.Integral) and abs(int(x)) >= 2**1024
-
-
-KNOWN_FAILURES = {
-    # bug: (exception, words of its message, the abcspark module and function raising it)
-    "B11": (RuntimeWarning, "invalid value encountered in divide", "kernels.py", "fit"),
-    "B12": (RuntimeWarning, "divide by zero encountered in log", "kernels.py", "log_density"),
-    "B14": (RuntimeWarning, "divide by zero encountered", "weighted.py", "covariance"),
-    "B16": (RuntimeWarning, "overflow encountered", "weighted.py", "covariance"),
-    "B17": (RuntimeWarning, "overflow encountered", "continuous.py", "_normal_log_pdf"),
-}
-
-
-def known_failure(exc: BaseException) -> Optional[str]:
-    """The known bug an error of a run is the signature of, if any."""
-    cause = exc.__cause__ if isinstance(exc, PropertyFailure) and exc.__cause__ else exc
-    where = _raised_in(cause)
-    for bug, (kind, words, module, function) in KNOWN_FAILURES.items():
-        if isinstance(cause, kind) and words in str(cause) and where == (module, function):
-            return bug
-    return None
-
-
-def _raised_in(exc: BaseException) -> tuple:
-    """(file name, function) of the innermost abcspark frame ``exc`` passed through."""
-    found = ("", "")
-    tb = exc.__traceback__
-    while tb is not None:
-        path = Path(tb.tb_frame.f_code.co_filename)
-        if PACKAGE in path.parents:
-            found = (path.name, tb.tb_frame.f_code.co_name)
-        tb = tb.tb_next
-    return found
+# Bugs the properties found: each smallest example, replayed.
 
 
 def check_posterior(prior: Prior, samples: list, weights: list) -> None:
     """The posterior of ``samples`` (one row each) and ``weights``: draws and summary sound."""
     frame = pd.DataFrame(samples, columns=prior.names)
-    posterior = Posterior(frame, np.asarray(weights), np.zeros(len(samples)))
+    metadata = {"bounds": prior.bounds().tolist(), "discrete": prior.discrete_names}  # as a run
+    posterior = Posterior(frame, np.asarray(weights), np.zeros(len(samples)), metadata=metadata)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert_draws(posterior, prior, methods=("resample", "kde"))
 
 
-def known(bug: str, raises: type, where: Optional[tuple], reason: str, replay: Any) -> Any:
-    """A strict xfail: ``replay()`` raises ``raises`` from ``where`` (abcspark's file, function)."""
-    return pytest.param(
-        replay,
-        where,
-        marks=pytest.mark.xfail(strict=True, raises=raises, reason=f"{bug}: {reason}"),
-        id=bug,
-    )
+def found(bug: str, what: str, replay: Any) -> Any:
+    """A regression test: ``replay()`` once failed as ``what`` says, and must pass now."""
+    return pytest.param(replay, what, id=bug)
 
 
 def rejection(prior: list, output: str = "float64", **run_args: Any) -> Case:
@@ -885,67 +736,49 @@ def check_refused(factory: Any, *args: Any, words: set) -> None:
 UNIFORM = [("p0", "Uniform", [0.0, 1.0])]
 THREE_BETAS = [(f"p{i}", "Beta", [1.0, 1.0]) for i in range(3)]
 HUGE = 2**2000
-KNOWN_BUGS = [
-    known(
+FOUND_BUGS = [
+    found(
         "B1",
-        OverflowError,
-        ("distributions.py", "real_parameter"),
         "distributions.real_parameter: math.isfinite(int) overflows for a huge int",
         partial(check_prior, [("p0", "Uniform", [0.0, HUGE])], 5, 0),
     ),
-    known(
+    found(
         "B2",
-        OverflowError,
-        ("continuous.py", "_sample"),
         "Uniform accepts high - low = inf; sample() fails in rng.uniform",
         partial(check_prior, [("p0", "Uniform", [-1e308, 1e308])], 5, 0),
     ),
-    known(
+    found(
         "B3-lognormal",
-        PropertyFailure,
-        None,
         "LogNormal draws overflow to inf (or underflow to 0), outside its own support",
         partial(check_prior, [("p0", "LogNormal", [800.0, 1.0])], 5, 0),
     ),
-    known(
+    found(
         "B3-normal",
-        PropertyFailure,
-        None,
         "Normal draws overflow to +-inf for sd > ~1e307, outside its own support",
         partial(check_prior, [("p0", "Normal", [0.0, 1e308])], 20, 0),
     ),
-    known(
+    found(
         "B3-gamma",
-        PropertyFailure,
-        None,
         "Gamma draws overflow to inf for scale > ~1e307, outside its own support",
         partial(check_prior, [("p0", "Gamma", [1.0, 1e308])], 20, 0),
     ),
-    known(
+    found(
         "B4-beta",
-        OverflowError,
-        ("continuous.py", "__init__"),
         "Beta.__init__: math.lgamma overflows for a or b > ~2.5e305",
         partial(check_prior, [("p0", "Beta", [1e308, 1.0])], 5, 0),
     ),
-    known(
+    found(
         "B4-gamma",
-        OverflowError,
-        ("continuous.py", "_log_pdf"),
         "Gamma._log_pdf: math.lgamma overflows for shape > ~2.5e305",
         partial(check_prior, [("p0", "Gamma", [1e308, 1.0])], 5, 0),
     ),
-    known(
+    found(
         "B5",
-        ValueError,  # numpy's 'lam value too large', which names no parameter
-        ("discrete.py", "_sample"),
         "Poisson accepts rate > ~9.2e18; sample() fails in rng.poisson",
         partial(check_prior, [("p0", "Poisson", [1e300])], 5, 0),
     ),
-    known(
+    found(
         "B6",
-        RuntimeWarning,
-        ("multivariate.py", "__init__"),
         "MultivariateNormal: (cov + cov.T) / 2 overflows to inf, then draws are +-inf",
         partial(
             check_prior,
@@ -954,52 +787,38 @@ KNOWN_BUGS = [
             0,
         ),
     ),
-    known(
+    found(
         "B7",
-        MemoryError,
-        ("continuous.py", "_sample"),
         "batch_size has no upper bound: a batch of 10**18 proposals is allocated",
         partial(check, rejection(UNIFORM, batch_size=10**18, epsilon=1.0, n_samples=5)),
     ),
-    known(
+    found(
         "B8",
-        OverflowError,
-        ("validation.py", "real"),
         "validation.real: float(huge int) overflows (epsilon, quantile, epsilon_quantile)",
         partial(check, rejection(UNIFORM, epsilon=HUGE, n_samples=5)),
     ),
-    known(
+    found(
         "B9-rejection",
-        OverflowError,
-        ("sampling.py", "_round_size"),
         "sampling._round_size: needed / rate overflows for a huge n_samples",
         partial(check, rejection(UNIFORM, epsilon=1.0, n_samples=HUGE)),
     ),
-    known(
+    found(
         "B9-pmc",
-        OverflowError,
-        ("sampling.py", "_round_size"),
         "sampling._round_size: needed / rate overflows for a huge n_particles",
         partial(check, pmc(UNIFORM, n_particles=HUGE, generations=2)),
     ),
-    known(
+    found(
         "B9-int64",
-        OverflowError,
-        ("sampling.py", "_hopeless"),
         "sampling._hopeless: n_accept - cum_acc overflows int64 for counts >= 2**63",
         partial(check, rejection(UNIFORM, epsilon=1.0, n_samples=2**63, max_simulations=5000)),
     ),
-    known(
+    found(
         "B9-n_simulations",
-        OverflowError,
-        ("rejection.py", "_sample"),
         "RejectionABC.run: n_simulations / batch_size overflows for a huge n_simulations",
         partial(check, rejection(UNIFORM, quantile=0.5, n_simulations=HUGE)),
     ),
-    known(
+    found(
         "B10",
-        ArithmeticError,
-        ("dry_run.py", "_dry_run"),
         "the dry run lets the simulator's own exception escape, even with on_error='skip'",
         partial(
             check,
@@ -1009,10 +828,8 @@ KNOWN_BUGS = [
             ),
         ),
     ),
-    known(
+    found(
         "B11",
-        RuntimeWarning,
-        ("kernels.py", "fit"),
         "OLCMKernel.fit: 0 / 0 when the particles within epsilon all have weight 0",
         partial(
             check,
@@ -1026,10 +843,8 @@ KNOWN_BUGS = [
             ),
         ),
     ),
-    known(
+    found(
         "B12",
-        RuntimeWarning,
-        ("kernels.py", "log_density"),
         "GaussianMixture.log_density takes log(0) of a particle's zero weight",
         partial(
             check,
@@ -1043,49 +858,46 @@ KNOWN_BUGS = [
             ),
         ),
     ),
-    known(
+    found(
         "B13",
-        PropertyFailure,
-        None,
         "Posterior.sample(method='kde') draws non-integers for discrete parameters",
         partial(check_posterior, Prior(k=Poisson(3.0)), [[1.0], [2.0], [4.0]], [1, 1, 1]),
     ),
-    known(
+    found(
         "B14",
-        RuntimeWarning,
-        ("weighted.py", "covariance"),
         "weighted.covariance(unbiased=True) divides by 1 - sum(w**2) = 0 (one weight 1)",
         partial(check_posterior, Prior(mu=Uniform(0, 1)), [[0.2], [0.7]], [1.0, 0.0]),
     ),
-    known(
+    found(
         "B15",
-        PropertyFailure,
-        None,
         "GaussianKernel and LocalKernel accept scale=inf (validation.real closes [0, inf])",
         partial(check_refused, GaussianKernel, math.inf, words={"scale"}),
     ),
-    known(
+    found(
         "B16",
-        RuntimeWarning,
-        ("weighted.py", "covariance"),
-        "weighted.covariance squares deviations > ~1e154 to inf: summary sd inf, KDE fails",
-        partial(check_posterior, Prior(mu=Normal(0, 1e200)), [[-1e200], [1e200]], [1, 1]),
+        "weighted.covariance squared deviations > ~1e154 to inf: now such samples are refused",
+        partial(
+            check_refused,
+            Posterior,
+            pd.DataFrame({"mu": [-1e200, 1e200]}),
+            np.ones(2),
+            np.zeros(2),
+            words={"samples"},
+        ),
     ),
-    known(
+    found(
+        "B17-smallest",
+        "the smallest sigma a LogNormal accepts has a finite density at its draws",
+        partial(check_prior, [("p0", "LogNormal", [0.25, 1e-100])], 5, 0),
+    ),
+    found(
         "B17",
-        RuntimeWarning,
-        ("continuous.py", "_normal_log_pdf"),
         "_normal_log_pdf squares z > ~1e154: LogNormal(sigma < 1e-170) has no density at its draws",
         partial(check_prior, [("p0", "LogNormal", [0.25, 1e-300])], 5, 0),
     ),
 ]
 
 
-@pytest.mark.parametrize(("replay", "where"), KNOWN_BUGS)
-def test_known_bug(replay, where):
-    try:
-        replay()
-    except BaseException as exc:
-        if where is not None and _raised_in(exc) != where:
-            pytest.fail(f"failed elsewhere than {where}: {exc!r}")  # not the xfail's exception
-        raise
+@pytest.mark.parametrize(("replay", "what"), FOUND_BUGS)
+def test_found_bug(replay, what):
+    replay()  # raises (PropertyFailure, an exception or a RuntimeWarning) if the bug is back

@@ -47,9 +47,11 @@ class Algorithm:
             n_simulations=int((history["n_simulations"] + history["n_discarded"]).sum()) + dropped,
             n_discarded=int(history["n_discarded"].sum()) + dropped,
             n_driver_simulations=self.problem.n_driver_simulations,
+            distance=self.problem.fitted_distance,
             n_failed=int(history["n_failed"].sum()),
             observed=observed.tolist() if isinstance(observed, np.ndarray) else None,
             bounds=self.problem.prior.bounds().tolist(),
+            discrete=self.problem.prior.discrete_names,
             versions=versions(),
         )
         return Posterior(

@@ -144,10 +144,12 @@ class PMCABC(SequentialABC):
     def _proposal(self, g: int, population: Optional[pd.DataFrame], epsilon: float) -> Any:
         if g == 0:
             return self.problem.prior
+        # A particle whose weight underflowed to 0 is never proposed from: the kernel skips it.
+        live = population[population["weight"].to_numpy() > 0]
         return self.kernel.fit(
-            population[self.problem.prior.names].to_numpy(),
-            population["weight"].to_numpy(),
-            population["distance"].to_numpy(),
+            live[self.problem.prior.names].to_numpy(),
+            live["weight"].to_numpy(),
+            live["distance"].to_numpy(),
             epsilon,
         )
 
