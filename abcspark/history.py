@@ -65,6 +65,13 @@ class GenerationRecord:
             seconds=seconds,
         )
 
+    def describe(self) -> str:
+        """One line for the log: ``generation 2: epsilon 0.31, acceptance rate ...``."""
+        return (
+            f"generation {self.generation}: epsilon {self.epsilon:.4g}, acceptance rate "
+            f"{self.acceptance_rate:.3g}, {self.n_simulations} simulations, ESS {self.ess:.1f}"
+        )
+
     def to_dict(self) -> dict:
         """The record as a JSON-able dict."""
         return asdict(self)

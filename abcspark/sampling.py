@@ -80,6 +80,7 @@ def sample_until(
     description: str = "",
     first_round: float = 1.0,
     max_failed_share: float = 1.0,
+    give_up: bool = True,
 ) -> Sample:
     """Run rounds of batches until ``n_accept`` particles are kept or ``budget`` is spent.
 
@@ -91,6 +92,9 @@ def sample_until(
     overshoots wastes what it ran past the cut. Later rounds run at the measured rate and aim
     5% over the need, at most four times the batches so far, so the simulations run past the
     cut stay a few percent of the generation.
+
+    With ``give_up=False`` the ``hopeless`` cut is off: the particles found until the budget
+    ends are wanted, however few.
 
     Raises
     ------
@@ -104,7 +108,7 @@ def sample_until(
     accepted = simulated = failed = next_batch = 0
     while True:
         if next_batch:
-            cut = _cut(particles, tallies, n_accept, budget)
+            cut = _cut(particles, tallies, n_accept, budget, give_up)
             if cut is not None:
                 return _sample(particles, tallies, cut, n_accept, batch_size)
             _check_support(simulated, next_batch * batch_size)
@@ -155,7 +159,11 @@ def _round_size(
 
 
 def _cut(
-    particles: List[pd.DataFrame], tallies: List[pd.DataFrame], n_accept: int, budget: float
+    particles: List[pd.DataFrame],
+    tallies: List[pd.DataFrame],
+    n_accept: int,
+    budget: float,
+    give_up: bool = True,
 ) -> Optional[tuple]:
     """The batch where the generation ends and why, or None if it has not ended yet."""
     tally = pd.concat(tallies).sort_values("batch", kind="mergesort")
@@ -168,7 +176,7 @@ def _cut(
         (
             ("complete", cum_acc >= n_accept),  # first: n particles in the budget's last batch
             ("budget", cum_sims >= budget),
-            ("hopeless", _hopeless(cum_sims, cum_acc, n_accept, budget)),
+            ("hopeless", _hopeless(cum_sims, cum_acc, n_accept, budget if give_up else math.inf)),
         )
     ):
         if hit.any():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from abcspark import PMCABC, MultivariateNormal, Normal, Poisson, Prior, Uniform, kernels
+from abcspark.algorithms.pmc import fit_budget
 from abcspark.engines import LocalEngine
 from abcspark.examples import NormalMean, height_problem
 from abcspark.rng import batch_rng
@@ -211,27 +212,52 @@ def test_max_simulations_counts_simulator_calls_and_ends_within_one_batch(budget
         engine="numpy",
     )
     posterior = pmc.run(OBSERVED, seed=2)
-    batch = posterior.metadata["settings"]["batch_size"]
-    driver = posterior.metadata["n_driver_simulations"]
-    assert posterior.metadata["stop_reason"] == "max_simulations"
-    assert sum(calls) == posterior.metadata["n_simulations"] + driver
-    assert budget <= posterior.metadata["n_simulations"] < budget + batch
+    meta, history = posterior.metadata, posterior.history
+    batch = meta["settings"]["batch_size"]
+    assert meta["stop_reason"] == "max_simulations"
+    assert sum(calls) == meta["n_simulations"] + meta["n_driver_simulations"]
+    assert meta["n_simulations"] < budget + batch
     assert batch <= budget // 20
+    # What is left unspent is less than the last generation cost: it could not buy another.
+    assert budget - meta["n_simulations"] < history["n_simulations"].iloc[-1]
+    assert meta["n_discarded"] <= 0.15 * budget  # batches past a cut; no generation dropped
 
 
-def test_the_generation_the_budget_cuts_short_is_kept_when_it_is_big_enough():
+@pytest.mark.parametrize("budget", [7000, 7500, 8000, 8500, 9000])
+def test_a_budget_cut_never_drops_a_generation_here(budget, caplog):
     settings = dict(n_particles=500, generations=20, batch_size=500, engine="numpy")
-    posterior = PMCABC(MODEL.prior, MODEL, max_simulations=7000, **settings).run(OBSERVED, seed=2)
-    last = posterior.history.iloc[-1]
+    posterior = PMCABC(MODEL.prior, MODEL, max_simulations=budget, **settings).run(OBSERVED, seed=2)
     assert posterior.metadata["stop_reason"] == "max_simulations"
-    assert 125 <= len(posterior.samples) < 500  # a quarter at least, fewer than asked
-    assert 7000 <= posterior.metadata["n_simulations"] < 7500
-    assert last["ess"] == pytest.approx(1 / np.sum(posterior.weights**2))
+    assert posterior.metadata["n_simulations"] < budget + 500
+    assert posterior.metadata["n_discarded"] <= 500 and "dropping" not in caplog.text
+    assert len(posterior.samples) >= 125  # a quarter: the generation is kept
+    n = len(posterior.history) - 1  # the generations before the last follow the same path
+    settings["generations"] = n
     whole = PMCABC(MODEL.prior, MODEL, max_simulations=10**8, **settings).run(OBSERVED, seed=2)
-    n_whole = len(posterior.history) - 1
-    np.testing.assert_array_equal(
-        whole.history["epsilon"].iloc[: n_whole + 1], posterior.history["epsilon"]
-    )
+    np.testing.assert_array_equal(whole.history["epsilon"][:n], posterior.history["epsilon"][:n])
+
+
+UNIFORM_DISTANCES = (np.arange(1, 101) / 100.0, np.full(100, 0.01))
+
+
+@pytest.mark.parametrize(
+    ("rate", "relax", "expected"),
+    [
+        (0.1, True, (0.5, 100)),  # 2,500 simulations buy 250: room for two more generations
+        (0.06, True, (0.5, 150)),  # they buy 150: the last generation, sized to spend it all
+        (0.03, False, (0.5, 75)),  # 75: the last, with fewer particles (at least half)
+        (0.015, True, (0.705, 52)),  # 37.5: the first 5% quantile whose share buys 50 or more
+        (0.015, False, None),  # a schedule's epsilon stays: 37.5 < 50, no generation
+        (0.009, True, None),  # 22.5, and even the largest distance (twice the share) buys 45
+    ],
+)
+def test_fit_budget_sizes_the_next_generation(rate, relax, expected):
+    distances, weights = UNIFORM_DISTANCES
+    plan = fit_budget(distances, weights, 0.5, rate, 100, 2500, relax)
+    if expected is None:
+        assert plan is None
+    else:
+        assert plan[1] == expected[1] and plan[0] == pytest.approx(expected[0], abs=0.011)
 
 
 def test_stop_on_min_acceptance_rate():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+import math
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from abcspark.algorithms.sequential import SequentialABC
+from abcspark.history import forecast_rate
 from abcspark.kernels import as_kernel, importance_weights
 from abcspark.priors import Prior
 from abcspark.problem import Problem
@@ -44,9 +46,12 @@ class PMCABC(SequentialABC):
     min_epsilon : float, default 0
         Stop after the generation that reaches it (epsilon never goes below it).
     max_simulations : int, default 1e8
-        The budget in simulator calls (proposals outside the prior's support are free); the
-        run ends within one batch of it. The generation it cuts short is kept, with fewer
-        particles, if it holds at least a quarter of ``n_particles``.
+        The budget in simulator calls (proposals outside the prior's support are free), never
+        exceeded by more than one batch. When the forecast says that what is left buys
+        less than two more generations, the next one is the last, sized to spend it: more or
+        fewer particles than ``n_particles`` (at least half), at a larger epsilon if need be,
+        or none, the rest unspent (see :func:`fit_budget`). A generation the budget still
+        cuts short is kept, with fewer particles, if it holds a quarter of ``n_particles``.
     min_acceptance_rate : float, default 0
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float, default 0
@@ -129,17 +134,31 @@ class PMCABC(SequentialABC):
             "kernel": self.kernel.to_dict(),
         }
 
-    def _epsilon(self, g: int, population: Optional[pd.DataFrame]) -> float:
-        if self.epsilons is not None:
-            return self.epsilons[g]
+    def _plan(self, g: int, run: Any) -> Optional[Tuple[float, int]]:
         if g == 0:
-            return np.inf
-        q = quantile(
-            population["distance"].to_numpy(),
-            population["weight"].to_numpy(),
-            [self.epsilon_quantile],
-        )[0]
-        return max(float(q), self.min_epsilon)
+            return (np.inf if self.epsilons is None else self.epsilons[0]), self.n_particles
+        distances = run.population["distance"].to_numpy()
+        weights = run.population["weight"].to_numpy()
+        if self.epsilons is None:
+            q = float(quantile(distances, weights, [self.epsilon_quantile])[0])
+            epsilon = max(q, self.min_epsilon)
+        else:
+            epsilon = self.epsilons[g]
+        budget_left = self.max_simulations - run.n_used
+        if not math.isfinite(budget_left):
+            return epsilon, self.n_particles
+        last = run.records[-1]  # forecast_rate is per proposal; the budget counts simulations
+        rate = forecast_rate(run.records, run.population, epsilon) * last.n_proposals
+        rate /= max(last.n_simulations, 1)
+        return fit_budget(
+            distances,
+            weights,
+            epsilon,
+            rate,
+            self.n_particles,
+            budget_left,
+            relax=self.epsilons is None,
+        )
 
     def _proposal(self, g: int, population: Optional[pd.DataFrame], epsilon: float) -> Any:
         if g == 0:
@@ -157,6 +176,40 @@ class PMCABC(SequentialABC):
         if g == 0:
             return np.full(len(theta), 1.0 / len(theta))
         return importance_weights(theta, self.problem.prior.log_pdf(theta), proposal)
+
+
+def fit_budget(
+    distances: np.ndarray,
+    weights: np.ndarray,
+    epsilon: float,
+    rate: float,
+    n_particles: int,
+    budget_left: float,
+    relax: bool,
+) -> Optional[Tuple[float, int]]:
+    """Epsilon and particles of the next generation, sized to what is left of the budget.
+
+    ``rate`` is the forecast acceptance rate per simulation at ``epsilon``, so the budget left
+    buys about ``m = rate * budget_left`` particles there. At least twice ``n_particles``:
+    ``(epsilon, n_particles)``, a generation like any other. Between half and twice: the
+    last generation, ``(epsilon, m)``, with more or fewer particles, to spend the budget left.
+    Fewer: with ``relax``, the smallest larger quantile of the last distances (``distances``,
+    ``weights``), where the rate scales with the population's weighted share within it, that
+    buys half of ``n_particles`` (more if it can, at most ``n_particles``); else None, as a
+    generation that small would be cut short and dropped.
+    """
+    bought = rate * budget_left
+    if bought >= 2 * n_particles:
+        return epsilon, n_particles
+    if bought >= n_particles / 2:
+        return epsilon, int(bought)
+    share = weights @ (distances <= epsilon)
+    if relax and share > 0:
+        for candidate in quantile(distances, weights, np.linspace(0.05, 1, 20)):
+            more = bought * (weights @ (distances <= candidate)) / share
+            if candidate > epsilon and more >= n_particles / 2:
+                return float(candidate), min(n_particles, int(more))
+    return None
 
 
 def _is_sized(epsilons: Any) -> bool:

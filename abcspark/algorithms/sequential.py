@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -69,9 +69,11 @@ class SequentialABC(Algorithm):
     min_epsilon : float
         Stop after the generation that reaches it.
     max_simulations : int
-        The budget: simulator calls (proposals outside the prior's support are free). The run
-        ends within one batch of it. A generation it cuts short is kept if it holds at least
-        ``MIN_LAST_SHARE`` of ``n_particles`` (weighted as any generation), else dropped.
+        The budget: simulator calls (proposals outside the prior's support are free), never
+        exceeded by more than one batch. The algorithm's plan sizes the last generation to the
+        budget left, or stops before a generation the rest cannot buy (it stays unspent); a
+        generation the budget still cuts short is kept if it holds ``MIN_LAST_SHARE`` of
+        ``n_particles`` (weighted as any generation), else dropped.
     min_acceptance_rate : float
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float
@@ -127,8 +129,9 @@ class SequentialABC(Algorithm):
 
     # The hooks an algorithm supplies.
 
-    def _epsilon(self, g: int, population: Optional[pd.DataFrame]) -> float:
-        """Epsilon of generation ``g`` given the last population (None before generation 0)."""
+    def _plan(self, g: int, run: _Run) -> Optional[Tuple[float, int]]:
+        """Epsilon and particles of generation ``g`` given the run so far (``run.population`` is
+        None before generation 0); None when the budget left cannot buy a generation."""
         raise NotImplementedError
 
     def _proposal(self, g: int, population: Optional[pd.DataFrame], epsilon: float) -> Any:
@@ -181,7 +184,7 @@ class SequentialABC(Algorithm):
             run.engine,
             run.observed,
             seed=seed,
-            stop_reason="max_simulations" if stop == "dropped" else stop,
+            stop_reason="max_simulations" if stop in ("dropped", "unaffordable") else stop,
             n_simulations_dropped=run.n_dropped,
             wall_seconds=time.perf_counter() - started,
         )
@@ -196,7 +199,7 @@ class SequentialABC(Algorithm):
             progress.update(record)
         while stop is None:
             stop = self._generation(len(run.records), run)
-            if stop != "dropped":
+            if stop not in ("dropped", "unaffordable"):
                 if store is not None:
                     store.save(run.records[-1].generation, run.population, run.records[-1])
                 progress.update(run.records[-1])
@@ -222,13 +225,19 @@ class SequentialABC(Algorithm):
     def _generation(self, g: int, run: _Run) -> Optional[str]:
         """Sample generation ``g`` into ``run``; a stop reason if the budget ended it.
 
-        Returns None, ``'max_simulations'`` (the budget ended the generation, which is kept)
-        or ``'dropped'`` (it ended too early to keep; ``run`` keeps the last generation).
+        Returns None, ``'max_simulations'`` (the budget ended the generation, which is kept),
+        ``'dropped'`` (it ended too early to keep; ``run`` keeps the last generation) or
+        ``'unaffordable'`` (the budget left cannot complete it, so it did not start).
         """
         started = time.perf_counter()
-        epsilon = self._epsilon(g, run.population)
+        plan = self._plan(g, run)
+        if plan is None:
+            left = self.max_simulations - run.n_used
+            log.warning("stopping before generation %d: %d simulations left cannot buy it", g, left)
+            return "unaffordable"
+        epsilon, n_particles = plan  # another size than n_particles: the last, sized to the budget
         proposal = self._proposal(g, run.population, epsilon)
-        sample = self._sample(g, proposal, epsilon, run)
+        sample = self._sample(g, proposal, epsilon, n_particles, run)
         if sample.stop != "complete":
             if g == 0:
                 raise BudgetExhausted(
@@ -250,18 +259,10 @@ class SequentialABC(Algorithm):
         run.records.append(
             GenerationRecord.of(g, epsilon, sample, weights, time.perf_counter() - started)
         )
-        log.info(
-            "%s generation %d: epsilon %.4g, acceptance rate %.3g, %d simulations, ESS %.1f",
-            self.name,
-            g,
-            epsilon,
-            sample.acceptance_rate,
-            sample.n_simulations,
-            run.records[-1].ess,
-        )
+        log.info("%s %s", self.name, run.records[-1].describe())
         return None if sample.stop == "complete" else "max_simulations"
 
-    def _sample(self, g: int, proposal: Any, epsilon: float, run: _Run) -> Sample:
+    def _sample(self, g: int, proposal: Any, epsilon: float, n_particles: int, run: _Run) -> Sample:
         rate = forecast_rate(run.records, run.population, epsilon)
         task = self.problem.task(run.seed, g, proposal, epsilon, run.observed, run.distance)
         shared = run.engine.share(task)
@@ -269,13 +270,14 @@ class SequentialABC(Algorithm):
             return sample_until(
                 run.engine,
                 shared,
-                self.n_particles,
+                n_particles,
                 self.problem.batch_size,
                 self.max_simulations - run.n_used,
                 rate,
                 f"abcspark {self.name} generation {g}",
                 first_round=1.0 if g == 0 else FORECAST_SHARE,
                 max_failed_share=self.problem.max_failed_share,
+                give_up=n_particles == self.n_particles,  # the last runs to the end of the budget
             )
         finally:
             run.engine.release(shared)
