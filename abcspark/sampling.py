@@ -259,26 +259,6 @@ def _check_failures(failed: int, simulated: int, limit: float, what: str) -> Non
     )
 
 
-def budget_message(sample: Sample, wanted: int, budget: float) -> str:
-    """Why a generation that needed ``wanted`` particles ended without them."""
-    accepted = len(sample.particles)
-    rate = accepted / max(sample.n_simulations, 1)
-    need = (
-        f"about {wanted / rate:.2g} simulations"
-        if rate > 0
-        else f"more than {wanted * sample.n_simulations / 3:.2g} simulations (none accepted)"
-    )
-    failures = (
-        f" ({sample.n_failed:,} simulations failed and were skipped)" if sample.n_failed else ""
-    )
-    when = "was reached" if sample.stop == "budget" else "cannot be enough"
-    return (
-        f"max_simulations={budget:,.0f} {when} with {accepted:,} of {wanted:,} particles "
-        f"accepted in {sample.n_simulations:,} simulations{failures}: acceptance rate "
-        f"{rate:.3g}, so the request needs {need}; raise epsilon or max_simulations."
-    )
-
-
 def sample_best(
     engine: Any,
     shared: Any,

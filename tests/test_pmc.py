@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from abcspark import PMCABC, MultivariateNormal, Normal, Poisson, Prior, Uniform, kernels
-from abcspark.algorithms.pmc import fit_budget
+from abcspark.budget import fit_budget
 from abcspark.engines import LocalEngine
 from abcspark.examples import NormalMean, height_problem
 from abcspark.rng import batch_rng

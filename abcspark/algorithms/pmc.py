@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from abcspark.algorithms.sequential import SequentialABC
+from abcspark.budget import fit_budget
 from abcspark.history import forecast_rate
 from abcspark.kernels import as_kernel, importance_weights
 from abcspark.priors import Prior
@@ -50,8 +51,9 @@ class PMCABC(SequentialABC):
         exceeded by more than one batch. When the forecast says that what is left buys
         less than two more generations, the next one is the last, sized to spend it: more or
         fewer particles than ``n_particles`` (at least half), at a larger epsilon if need be,
-        or none, the rest unspent (see :func:`fit_budget`). A generation the budget still
-        cuts short is kept, with fewer particles, if it holds a quarter of ``n_particles``.
+        or none, the rest unspent (:func:`abcspark.budget.fit_budget`). A generation the
+        budget still cuts short is kept, with fewer particles, if it holds a quarter of
+        ``n_particles``.
     min_acceptance_rate : float, default 0
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float, default 0
@@ -176,40 +178,6 @@ class PMCABC(SequentialABC):
         if g == 0:
             return np.full(len(theta), 1.0 / len(theta))
         return importance_weights(theta, self.problem.prior.log_pdf(theta), proposal)
-
-
-def fit_budget(
-    distances: np.ndarray,
-    weights: np.ndarray,
-    epsilon: float,
-    rate: float,
-    n_particles: int,
-    budget_left: float,
-    relax: bool,
-) -> Optional[Tuple[float, int]]:
-    """Epsilon and particles of the next generation, sized to what is left of the budget.
-
-    ``rate`` is the forecast acceptance rate per simulation at ``epsilon``, so the budget left
-    buys about ``m = rate * budget_left`` particles there. At least twice ``n_particles``:
-    ``(epsilon, n_particles)``, a generation like any other. Between half and twice: the
-    last generation, ``(epsilon, m)``, with more or fewer particles, to spend the budget left.
-    Fewer: with ``relax``, the smallest larger quantile of the last distances (``distances``,
-    ``weights``), where the rate scales with the population's weighted share within it, that
-    buys half of ``n_particles`` (more if it can, at most ``n_particles``); else None, as a
-    generation that small would be cut short and dropped.
-    """
-    bought = rate * budget_left
-    if bought >= 2 * n_particles:
-        return epsilon, n_particles
-    if bought >= n_particles / 2:
-        return epsilon, int(bought)
-    share = weights @ (distances <= epsilon)
-    if relax and share > 0:
-        for candidate in quantile(distances, weights, np.linspace(0.05, 1, 20)):
-            more = bought * (weights @ (distances <= candidate)) / share
-            if candidate > epsilon and more >= n_particles / 2:
-                return float(candidate), min(n_particles, int(more))
-    return None
 
 
 def _is_sized(epsilons: Any) -> bool:

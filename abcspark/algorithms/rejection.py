@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from abcspark.algorithms.base import Algorithm
+from abcspark.budget import budget_message
 from abcspark.history import GenerationRecord
 from abcspark.posterior import Posterior
 from abcspark.priors import Prior
@@ -18,7 +19,6 @@ from abcspark.rng import check_seed
 from abcspark.sampling import (
     BudgetExhausted,
     Sample,
-    budget_message,
     sample_best,
     sample_until,
 )

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from abcspark.algorithms.base import Algorithm
+from abcspark.budget import budget_message
 from abcspark.checkpoint import Checkpoint
 from abcspark.engines import Engine
 from abcspark.history import GenerationRecord, forecast_rate
@@ -24,7 +25,7 @@ from abcspark.posterior import Posterior
 from abcspark.problem import Problem, auto_batch_size
 from abcspark.progress import Progress
 from abcspark.rng import check_seed
-from abcspark.sampling import BudgetExhausted, Sample, budget_message, sample_until
+from abcspark.sampling import BudgetExhausted, Sample, sample_until
 from abcspark.validation import optional_seconds, positive_int, real
 
 log = logging.getLogger("abcspark")
@@ -130,8 +131,7 @@ class SequentialABC(Algorithm):
     # The hooks an algorithm supplies.
 
     def _plan(self, g: int, run: _Run) -> Optional[Tuple[float, int]]:
-        """Epsilon and particles of generation ``g`` given the run so far (``run.population`` is
-        None before generation 0); None when the budget left cannot buy a generation."""
+        """(epsilon, particles) of generation ``g``; None when the budget left cannot buy it."""
         raise NotImplementedError
 
     def _proposal(self, g: int, population: Optional[pd.DataFrame], epsilon: float) -> Any:

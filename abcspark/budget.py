@@ -1,0 +1,64 @@
+"""Budgets: how the next generation is sized to what is left, and why one ended short."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from abcspark.sampling import Sample
+from abcspark.weighted import quantile
+
+
+def fit_budget(
+    distances: np.ndarray,
+    weights: np.ndarray,
+    epsilon: float,
+    rate: float,
+    n_particles: int,
+    budget_left: float,
+    relax: bool,
+) -> Optional[Tuple[float, int]]:
+    """Epsilon and particles of the next generation, sized to what is left of the budget.
+
+    ``rate`` is the forecast acceptance rate per simulation at ``epsilon``, so the budget left
+    buys about ``m = rate * budget_left`` particles there. At least twice ``n_particles``:
+    ``(epsilon, n_particles)``, a generation like any other. Between half and twice: the
+    last generation, ``(epsilon, m)``, with more or fewer particles, to spend the budget left.
+    Fewer: with ``relax``, the smallest larger quantile of the last distances (``distances``,
+    ``weights``), where the rate scales with the population's weighted share within it, that
+    buys half of ``n_particles`` (more if it can, at most ``n_particles``); else None, as a
+    generation that small would be cut short and dropped.
+    """
+    bought = rate * budget_left
+    if bought >= 2 * n_particles:
+        return epsilon, n_particles
+    if bought >= n_particles / 2:
+        return epsilon, int(bought)
+    share = weights @ (distances <= epsilon)
+    if relax and share > 0:
+        for candidate in quantile(distances, weights, np.linspace(0.05, 1, 20)):
+            more = bought * (weights @ (distances <= candidate)) / share
+            if candidate > epsilon and more >= n_particles / 2:
+                return float(candidate), min(n_particles, int(more))
+    return None
+
+
+def budget_message(sample: Sample, wanted: int, budget: float) -> str:
+    """Why a generation that needed ``wanted`` particles ended without them."""
+    accepted = len(sample.particles)
+    rate = accepted / max(sample.n_simulations, 1)
+    need = (
+        f"about {wanted / rate:.2g} simulations"
+        if rate > 0
+        else f"more than {wanted * sample.n_simulations / 3:.2g} simulations (none accepted)"
+    )
+    failures = (
+        f" ({sample.n_failed:,} simulations failed and were skipped)" if sample.n_failed else ""
+    )
+    when = "was reached" if sample.stop == "budget" else "cannot be enough"
+    return (
+        f"max_simulations={budget:,.0f} {when} with {accepted:,} of {wanted:,} particles "
+        f"accepted in {sample.n_simulations:,} simulations{failures}: acceptance rate "
+        f"{rate:.3g}, so the request needs {need}; raise epsilon or max_simulations."
+    )
