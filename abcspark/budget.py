@@ -1,4 +1,10 @@
-"""Budgets: how the next generation is sized to what is left, and why one ended short."""
+"""Forecasts for the next generation: its epsilon for a target acceptance rate, its size for
+the budget left; and why a generation ended short of its particles.
+
+The forecast acceptance rate at a candidate epsilon is the rate forecast at the usual one,
+scaled by the last population's weighted share within each; the candidates are the 5%, 10%,
+..., 100% weighted quantiles of the last population's distances.
+"""
 
 from __future__ import annotations
 
@@ -35,13 +41,44 @@ def fit_budget(
         return epsilon, n_particles
     if bought >= n_particles / 2:
         return epsilon, int(bought)
-    share = weights @ (distances <= epsilon)
-    if relax and share > 0:
-        for candidate in quantile(distances, weights, np.linspace(0.05, 1, 20)):
-            more = bought * (weights @ (distances <= candidate)) / share
+    if relax:
+        for candidate, rate_there in zip(*rates_at(distances, weights, epsilon, rate)):
+            more = rate_there * budget_left
             if candidate > epsilon and more >= n_particles / 2:
                 return float(candidate), min(n_particles, int(more))
     return None
+
+
+def rates_at(
+    distances: np.ndarray, weights: np.ndarray, epsilon: float, rate: float
+) -> Tuple[np.ndarray, np.ndarray]:
+    """The candidate epsilons, ascending, and the acceptance rate forecast at each.
+
+    ``rate`` is the forecast at ``epsilon``; with no particle within ``epsilon`` there is no
+    share to scale it by, and no candidate is offered.
+    """
+    share = weights @ (distances <= epsilon)
+    if share <= 0:
+        return np.empty(0), np.empty(0)
+    candidates = quantile(distances, weights, np.linspace(0.05, 1, 20))
+    within = (distances[None, :] <= candidates[:, None]) @ weights
+    return candidates, rate * within / share
+
+
+def epsilon_for_rate(
+    distances: np.ndarray, weights: np.ndarray, epsilon: float, rate: float, target: float
+) -> Tuple[float, float]:
+    """The smallest candidate epsilon whose forecast acceptance rate reaches ``target``.
+
+    Returns ``(epsilon, forecast rate there)``; the largest candidate if none reaches it, and
+    ``(epsilon, rate)`` unchanged if there is no candidate.
+    """
+    candidates, rates = rates_at(distances, weights, epsilon, rate)
+    if not len(candidates):
+        return epsilon, rate
+    reach = rates >= target * (1 - 1e-12)  # the share's sums may differ in the last bit
+    i = int(np.argmax(reach)) if reach.any() else len(candidates) - 1
+    return float(candidates[i]), float(rates[i])
 
 
 def budget_message(sample: Sample, wanted: int, budget: float) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from abcspark import PMCABC, MultivariateNormal, Normal, Poisson, Prior, Uniform, kernels
-from abcspark.budget import fit_budget
+from abcspark.budget import epsilon_for_rate, fit_budget
 from abcspark.engines import LocalEngine
 from abcspark.examples import NormalMean, height_problem
 from abcspark.rng import batch_rng
@@ -402,3 +402,40 @@ def test_stop_on_min_epsilon_difference_and_max_walltime():
 def test_stop_rules_reject_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PMCABC(MODEL.prior, MODEL, engine="numpy", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (0.1, (0.505, 0.1)),  # the rate at epsilon (share 0.5) already reaches it: the median
+        (0.15, (0.755, 0.15)),  # 1.5x the rate needs 1.5x the share: the 75% quantile
+        (0.3, (1.0, 0.2)),  # out of reach (twice the share at most): the largest distance
+    ],
+)
+def test_epsilon_for_rate_picks_the_smallest_quantile_reaching_the_target(target, expected):
+    distances, weights = UNIFORM_DISTANCES
+    epsilon, rate = epsilon_for_rate(distances, weights, 0.5, 0.1, target)
+    assert epsilon == pytest.approx(expected[0], abs=1e-9)
+    assert rate == pytest.approx(expected[1], rel=1e-9)
+
+
+def test_a_target_acceptance_rate_drives_the_epsilons():
+    def rates(target):
+        pmc = PMCABC(
+            MODEL.prior,
+            MODEL,
+            n_particles=300,
+            generations=5,
+            engine="numpy",
+            target_acceptance_rate=target,
+            progress=False,
+        )
+        return pmc.run(OBSERVED, seed=3).history["acceptance_rate"].to_numpy()[1:]
+
+    low, high = rates(0.05), rates(0.4)
+    assert (high > low).all()  # a higher target keeps every later generation's rate higher
+    assert 0.2 < high.mean() < 0.8 and low.mean() < 0.15  # near their targets, forecast-driven
+    with pytest.raises(ValueError, match="cannot go with an epsilons schedule"):
+        PMCABC(MODEL.prior, MODEL, epsilons=[np.inf, 1.0], target_acceptance_rate=0.2)
+    with pytest.raises(ValueError, match=r"target_acceptance_rate must be a number in \(0, 1\]"):
+        PMCABC(MODEL.prior, MODEL, target_acceptance_rate=0.0)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from abcspark.algorithms.sequential import SequentialABC
-from abcspark.budget import fit_budget
+from abcspark.budget import epsilon_for_rate, fit_budget
 from abcspark.history import forecast_rate
 from abcspark.kernels import as_kernel, importance_weights
 from abcspark.priors import Prior
@@ -44,6 +43,10 @@ class PMCABC(SequentialABC):
     epsilons : sequence of float, optional
         An explicit, non-increasing schedule instead (its length caps ``generations``); ``inf``
         allowed first.
+    target_acceptance_rate : float, optional
+        Instead of ``epsilon_quantile``: each epsilon is the smallest 5% quantile of the last
+        distances at which the forecast acceptance rate reaches this (pyABC's acceptance-rate
+        scheme); the largest distance if none does (:func:`abcspark.budget.epsilon_for_rate`).
     min_epsilon : float, default 0
         Stop after the generation that reaches it (epsilon never goes below it).
     max_simulations : int, default 1e8
@@ -97,6 +100,7 @@ class PMCABC(SequentialABC):
         generations: int = 5,
         epsilon_quantile: float = 0.5,
         epsilons: Optional[Sequence[float]] = None,
+        target_acceptance_rate: Optional[float] = None,
         min_epsilon: float = 0.0,
         max_simulations: int = 10**8,
         min_acceptance_rate: float = 0.0,
@@ -126,6 +130,16 @@ class PMCABC(SequentialABC):
             "epsilon_quantile", epsilon_quantile, 0, 1, open_low=True, open_high=True, example="0.5"
         )
         self.epsilons = None if epsilons is None else _schedule(epsilons)
+        self.target_acceptance_rate = None
+        if target_acceptance_rate is not None:
+            self.target_acceptance_rate = real(
+                "target_acceptance_rate", target_acceptance_rate, 0, 1, open_low=True, example="0.1"
+            )
+            if self.epsilons is not None:
+                raise ValueError(
+                    "target_acceptance_rate chooses each epsilon, so it cannot go with an "
+                    "epsilons schedule (got both); pass one of them."
+                )
         self.kernel = as_kernel(kernel)
 
     def settings(self) -> dict:
@@ -133,6 +147,7 @@ class PMCABC(SequentialABC):
             **super().settings(),
             "epsilon_quantile": self.epsilon_quantile,
             "epsilons": self.epsilons,
+            "target_acceptance_rate": self.target_acceptance_rate,
             "kernel": self.kernel.to_dict(),
         }
 
@@ -142,16 +157,19 @@ class PMCABC(SequentialABC):
         distances = run.population["distance"].to_numpy()
         weights = run.population["weight"].to_numpy()
         if self.epsilons is None:
-            q = float(quantile(distances, weights, [self.epsilon_quantile])[0])
-            epsilon = max(q, self.min_epsilon)
+            epsilon = float(quantile(distances, weights, [self.epsilon_quantile])[0])
         else:
             epsilon = self.epsilons[g]
-        budget_left = self.max_simulations - run.n_used
-        if not math.isfinite(budget_left):
-            return epsilon, self.n_particles
         last = run.records[-1]  # forecast_rate is per proposal; the budget counts simulations
         rate = forecast_rate(run.records, run.population, epsilon) * last.n_proposals
         rate /= max(last.n_simulations, 1)
+        if self.target_acceptance_rate is not None:
+            epsilon, rate = epsilon_for_rate(
+                distances, weights, epsilon, rate, self.target_acceptance_rate
+            )
+        if self.epsilons is None:
+            epsilon = max(epsilon, self.min_epsilon)
+        budget_left = self.max_simulations - run.n_used
         return fit_budget(
             distances,
             weights,
