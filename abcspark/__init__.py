@@ -8,6 +8,7 @@ same posterior everywhere. Where each concept lives is in the README's code map.
 """
 
 from abcspark._version import __version__
+from abcspark.adaptive import AdaptiveEuclidean
 from abcspark.algorithms import PMCABC, RejectionABC
 from abcspark.batch import SimulationError
 from abcspark.distances import Distance, Euclidean, Manhattan, ScaledEuclidean
@@ -32,6 +33,7 @@ from abcspark.sampling import BudgetExhausted
 from abcspark.session import get_spark
 
 __all__ = [
+    "AdaptiveEuclidean",
     "Beta",
     "BudgetExhausted",
     "Categorical",

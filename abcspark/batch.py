@@ -58,6 +58,9 @@ class BatchTask:
         Seconds a batch may take before it fails with :class:`SimulationError`.
     keep_statistics : bool
         Carry each kept particle's simulated statistics in the rows (vectorized only).
+    sample_batches : int
+        Batches below this number send every finite simulation, within epsilon or not (with
+        its statistics): the sample an adaptive distance is refitted on.
     """
 
     seed: int
@@ -74,6 +77,7 @@ class BatchTask:
     on_error: str = "raise"
     batch_timeout: Optional[float] = None
     keep_statistics: bool = False
+    sample_batches: int = 0
 
     def run(self, batch: int) -> pd.DataFrame:
         """Run one batch; return its kept particles and one tally row (``index == TALLY``)."""
@@ -112,6 +116,8 @@ class BatchTask:
         kept = distances <= min(self.epsilon, bound)  # NaN (failed) compares False
         if best is not None and np.count_nonzero(kept) > best:
             kept &= distances <= np.partition(distances[kept], best - 1)[best - 1]
+        if batch < self.sample_batches:
+            kept = ~failed  # the driver tells particles (distance <= epsilon) from the sample
         return particle_columns(
             self.names,
             batch,

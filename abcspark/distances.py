@@ -41,6 +41,12 @@ def _check_scale(scale: object) -> np.ndarray:
     return arr.astype(np.float64)
 
 
+def spread(stats: np.ndarray) -> np.ndarray:
+    """Each column's MAD times 1.4826, or its sd where the MAD is 0 (0 for a constant one)."""
+    mad = _MAD_TO_SD * np.median(np.abs(stats - np.median(stats, axis=0)), axis=0)
+    return np.where(mad > 0, mad, stats.std(axis=0, ddof=1))
+
+
 class Distance:
     """Base class: ``distance(stats, observed)`` -> distances, shape (n,).
 
@@ -49,9 +55,13 @@ class Distance:
     needs_pilot : bool
         True when the distance must be fitted (`fit`) on summary statistics of a
         prior-predictive pilot run before use.
+    adaptive : bool
+        True when a population algorithm refits it (`fit`) after every generation, on a
+        sample of that generation's simulations (:class:`abcspark.adaptive.AdaptiveEuclidean`).
     """
 
     needs_pilot: bool = False
+    adaptive: bool = False
     n_pilot: int = 1000
 
     def __call__(self, stats: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -162,8 +172,7 @@ class ScaledEuclidean(Distance):
                 f"pilot_stats must be a finite 2-D array with >= 2 rows (got shape {pilot.shape}, "
                 f"{np.size(pilot) - np.isfinite(pilot).sum()} NaN or inf); drop failed simulations."
             )
-        mad = _MAD_TO_SD * np.median(np.abs(pilot - np.median(pilot, axis=0)), axis=0)
-        scale = np.where(mad > 0, mad, pilot.std(axis=0, ddof=1))
+        scale = spread(pilot)
         if (scale == 0).any():
             raise ValueError(
                 f"summary statistic {int(np.argmin(scale))} must vary (it is constant over the "

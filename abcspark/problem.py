@@ -108,7 +108,8 @@ class Problem:
         self.on_error = on_error
         self.batch_timeout = optional_seconds("batch_timeout", batch_timeout)
         self.engine_choice, self.spark = check_engine(engine), spark
-        self.keep_statistics = bool(keep_statistics)
+        # An adaptive distance recomputes the population's distances from their statistics.
+        self.keep_statistics = bool(keep_statistics) or getattr(self.distance, "adaptive", False)
         self.max_failed_share = real("max_failed_share", max_failed_share, 0, 1, example="0.5")
 
     def engine(self) -> Engine:
@@ -157,11 +158,18 @@ class Problem:
         distance: Any,
         batch_size: Optional[int] = None,
     ) -> BatchTask:
-        """The batch task of one generation (of ``batch_size`` proposals, default the problem's)."""
+        """The batch task of one generation (of ``batch_size`` proposals, default the problem's).
+
+        With an adaptive distance, the first batches holding its ``n_pilot`` simulations send
+        them all to the driver, the sample it is refitted on.
+        """
+        size = batch_size or self.batch_size
+        adaptive = getattr(distance, "adaptive", False)
         return BatchTask(
             seed=seed,
             generation=generation,
-            batch_size=batch_size or self.batch_size,
+            batch_size=size,
+            sample_batches=math.ceil(distance.n_pilot / size) if adaptive else 0,
             names=list(self.prior.names),
             proposal=proposal,
             in_support=self.prior.in_support,

@@ -122,14 +122,33 @@ def keep_best(frame: pd.DataFrame, k: int) -> pd.DataFrame:
     return pd.concat([particles.head(k), frame[marker]], ignore_index=True)
 
 
-def split(frame: pd.DataFrame) -> Tuple[pd.DataFrame, pd.DataFrame]:
-    """Particles (``batch, index, distance``, parameters, statistics) and tallies of rows."""
+def split(frame: pd.DataFrame, epsilon: float = np.inf) -> Tuple[pd.DataFrame, pd.DataFrame]:
+    """Particles (``batch, index, distance``, parameters, statistics) and tallies of rows.
+
+    Particles are the rows within ``epsilon``: a sample batch (``BatchTask.sample_batches``)
+    also sends the simulations beyond it.
+    """
     tally = frame["index"] == TALLY
-    particles = frame[frame["index"] >= 0].drop(columns=list(COUNTS))
-    return particles, frame.loc[tally, ["batch", *COUNTS]]
+    particles = frame[(frame["index"] >= 0) & (frame["distance"] <= epsilon)]
+    return particles.drop(columns=list(COUNTS)), frame.loc[tally, ["batch", *COUNTS]]
+
+
+def sampled(frame: pd.DataFrame, n_batches: int) -> pd.DataFrame:
+    """The simulations (``batch``, statistics) that batches below ``n_batches`` sent."""
+    rows = frame[(frame["index"] >= 0) & (frame["batch"] < n_batches)]
+    return rows[["batch", *[c for c in frame.columns if c.startswith("_stat_")]]]
 
 
 def statistics(particles: pd.DataFrame) -> Optional[np.ndarray]:
     """The statistics carried by particle rows, shape (m, k), or None if none were kept."""
     columns = [c for c in particles.columns if c.startswith("_stat_")]
     return particles[columns].to_numpy() if columns else None
+
+
+def sampled_statistics(frames: List[pd.DataFrame], last: int) -> Optional[np.ndarray]:
+    """Statistics ``(m, k)`` of the ``sampled`` simulations of batches up to ``last``, in
+    batch order; None when no batch was a sample batch."""
+    rows = pd.concat(frames).sort_values("batch", kind="mergesort")
+    if rows.empty:
+        return None
+    return rows[rows["batch"] <= last].drop(columns="batch").to_numpy()

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, List, Optional
 
 import numpy as np
 import pandas as pd
 
 from abcspark.batch import SimulationError
-from abcspark.rows import split
+from abcspark.rows import sampled, sampled_statistics, split
 
 log = logging.getLogger("abcspark")
 
@@ -59,6 +59,8 @@ class Sample:
         Simulator calls in batches that ran past the cut.
     stop : {'complete', 'budget', 'hopeless'}
         Why the generation ended (see the module's docstring).
+    statistics_sample : ndarray, shape (m, k), optional
+        Statistics of every finite simulation of the sample batches up to the cut.
     """
 
     particles: pd.DataFrame
@@ -68,6 +70,7 @@ class Sample:
     acceptance_rate: float
     n_discarded: int = 0
     stop: str = "complete"
+    statistics_sample: Optional[np.ndarray] = None
 
 
 def sample_until(
@@ -81,6 +84,8 @@ def sample_until(
     first_round: float = 1.0,
     max_failed_share: float = 1.0,
     give_up: bool = True,
+    epsilon: float = np.inf,
+    sample_batches: int = 0,
 ) -> Sample:
     """Run rounds of batches until ``n_accept`` particles are kept or ``budget`` is spent.
 
@@ -94,7 +99,8 @@ def sample_until(
     cut stay a few percent of the generation.
 
     With ``give_up=False`` the ``hopeless`` cut is off: the particles found until the budget
-    ends are wanted, however few.
+    ends are wanted, however few. Batches below ``sample_batches`` also send simulations
+    beyond ``epsilon``: those up to the cut are the sample's ``statistics_sample``.
 
     Raises
     ------
@@ -105,12 +111,15 @@ def sample_until(
     """
     particles: List[pd.DataFrame] = []
     tallies: List[pd.DataFrame] = []
+    samples: List[pd.DataFrame] = []
     accepted = simulated = failed = next_batch = 0
     while True:
         if next_batch:
             cut = _cut(particles, tallies, n_accept, budget, give_up)
             if cut is not None:
-                return _sample(particles, tallies, cut, n_accept, batch_size)
+                found = _sample(particles, tallies, cut, n_accept, batch_size)
+                last = int(found.particles["batch"].max()) if len(found.particles) else -1
+                return replace(found, statistics_sample=sampled_statistics(samples, last))
             _check_support(simulated, next_batch * batch_size)
         n_batches = _round_size(
             n_accept - accepted,
@@ -127,9 +136,10 @@ def sample_until(
             None,
             f"{description} batches {next_batch}-{next_batch + n_batches - 1}",
         )
-        kept, tally = split(rows)
+        kept, tally = split(rows, epsilon)
         particles.append(kept)
         tallies.append(tally)
+        samples.append(sampled(rows, sample_batches))  # empty without sample batches
         next_batch += n_batches
         accepted += len(kept)
         simulated += int(tally["n_simulated"].sum())

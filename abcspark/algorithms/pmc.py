@@ -7,6 +7,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from abcspark.algorithms.run import Run
 from abcspark.algorithms.sequential import SequentialABC
 from abcspark.budget import epsilon_for_rate, fit_budget
 from abcspark.history import forecast_rate
@@ -151,7 +152,7 @@ class PMCABC(SequentialABC):
             "kernel": self.kernel.to_dict(),
         }
 
-    def _plan(self, g: int, run: Any) -> Optional[Tuple[float, int]]:
+    def _plan(self, g: int, run: Run) -> Optional[Tuple[float, int]]:
         if g == 0:
             return (np.inf if self.epsilons is None else self.epsilons[0]), self.n_particles
         distances = run.population["distance"].to_numpy()

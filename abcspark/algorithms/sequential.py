@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any, List, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
+from abcspark.adaptive import refit
 from abcspark.algorithms.base import Algorithm
+from abcspark.algorithms.run import Run
 from abcspark.budget import budget_message
 from abcspark.checkpoint import Checkpoint
-from abcspark.engines import Engine
 from abcspark.history import GenerationRecord, forecast_rate
 from abcspark.posterior import Posterior
 from abcspark.problem import Problem, auto_batch_size
@@ -35,26 +35,6 @@ FORECAST_SHARE = 0.8
 """A later generation's first round aims at this share of its forecast need (see sampling)."""
 MIN_LAST_SHARE = 0.25
 """A generation the budget cuts short is kept if it holds this share of ``n_particles``."""
-
-
-@dataclass
-class _Run:
-    """What one call of :meth:`SequentialABC.run` carries from generation to generation."""
-
-    observed: Any
-    distance: Any
-    engine: Engine
-    seed: int
-    started: float
-    population: Optional[pd.DataFrame] = None
-    records: List[GenerationRecord] = field(default_factory=list)
-    n_dropped: int = 0
-    """Simulations of a last generation that the budget cut short and that was not kept."""
-
-    @property
-    def n_used(self) -> int:
-        """Simulator calls so far, counted or discarded."""
-        return sum(r.n_simulations + r.n_discarded for r in self.records) + self.n_dropped
 
 
 class SequentialABC(Algorithm):
@@ -130,7 +110,7 @@ class SequentialABC(Algorithm):
 
     # The hooks an algorithm supplies.
 
-    def _plan(self, g: int, run: _Run) -> Optional[Tuple[float, int]]:
+    def _plan(self, g: int, run: Run) -> Optional[Tuple[float, int]]:
         """(epsilon, particles) of generation ``g``; None when the budget left cannot buy it."""
         raise NotImplementedError
 
@@ -170,7 +150,7 @@ class SequentialABC(Algorithm):
         seed = check_seed(seed)
         started = time.perf_counter()
         observed, distance = self.problem.prepare(observed, seed)
-        run = _Run(observed, distance, self.problem.engine(), seed, started)
+        run = Run(observed, distance, self.problem.engine(), seed, started)
         store = self._checkpoint(checkpoint, run)
         try:
             stop = self._generations(run, store)
@@ -189,7 +169,7 @@ class SequentialABC(Algorithm):
             wall_seconds=time.perf_counter() - started,
         )
 
-    def _generations(self, run: _Run, store: Optional[Checkpoint]) -> str:
+    def _generations(self, run: Run, store: Optional[Checkpoint]) -> str:
         """Resume, then run generations until a stop rule holds; return its name."""
         if store is not None:
             run.population, run.records = store.resume()
@@ -207,9 +187,14 @@ class SequentialABC(Algorithm):
         progress.close()
         return stop
 
-    def _checkpoint(self, path: Optional[str], run: _Run) -> Optional[Checkpoint]:
+    def _checkpoint(self, path: Optional[str], run: Run) -> Optional[Checkpoint]:
         if path is None:
             return None
+        if getattr(run.distance, "adaptive", False):
+            raise ValueError(
+                "checkpoint must be None with an adaptive distance (got a path); its refitted "
+                "scales are not saved yet: use ScaledEuclidean to checkpoint."
+            )
         observed = run.observed
         described = observed.tolist() if isinstance(observed, np.ndarray) else repr(observed)
         problem = {
@@ -222,7 +207,7 @@ class SequentialABC(Algorithm):
         store.open()
         return store
 
-    def _generation(self, g: int, run: _Run) -> Optional[str]:
+    def _generation(self, g: int, run: Run) -> Optional[str]:
         """Sample generation ``g`` into ``run``; a stop reason if the budget ended it.
 
         Returns None, ``'max_simulations'`` (the budget ended the generation, which is kept),
@@ -256,13 +241,16 @@ class SequentialABC(Algorithm):
         run.population = (
             sample.particles.drop(columns=["batch", "index"]).assign(weight=weights)
         ).reset_index(drop=True)
+        if getattr(run.distance, "adaptive", False):  # refit, and the distances it gives
+            run.distance, run.population = refit(run.distance, sample, run.population, run.observed)
+            self.problem.fitted_distance = run.distance.to_dict()
         run.records.append(
             GenerationRecord.of(g, epsilon, sample, weights, time.perf_counter() - started)
         )
         log.info("%s %s", self.name, run.records[-1].describe())
         return None if sample.stop == "complete" else "max_simulations"
 
-    def _sample(self, g: int, proposal: Any, epsilon: float, n_particles: int, run: _Run) -> Sample:
+    def _sample(self, g: int, proposal: Any, epsilon: float, n_particles: int, run: Run) -> Sample:
         rate = forecast_rate(run.records, run.population, epsilon)
         task = self.problem.task(run.seed, g, proposal, epsilon, run.observed, run.distance)
         shared = run.engine.share(task)
@@ -278,11 +266,13 @@ class SequentialABC(Algorithm):
                 first_round=1.0 if g == 0 else FORECAST_SHARE,
                 max_failed_share=self.problem.max_failed_share,
                 give_up=n_particles == self.n_particles,  # the last runs to the end of the budget
+                epsilon=epsilon,
+                sample_batches=task.sample_batches,
             )
         finally:
             run.engine.release(shared)
 
-    def _stop_reason(self, run: _Run) -> Optional[str]:
+    def _stop_reason(self, run: Run) -> Optional[str]:
         records = run.records
         last = records[-1]
         if len(records) >= self.generations:
