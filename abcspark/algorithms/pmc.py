@@ -64,11 +64,13 @@ class PMCABC(SequentialABC):
         Stop when epsilon falls by less than this from one generation to the next.
     max_walltime : float, optional
         Seconds; no generation starts after the run has taken this long.
-    kernel : {'gaussian', 'silverman', 'scott', 'olcm', 'local'} or Kernel, default 'gaussian'
-        :class:`~abcspark.GaussianKernel` (twice the weighted covariance; ``'silverman'`` and
-        ``'scott'`` at a rule-of-thumb bandwidth), :class:`~abcspark.OLCMKernel` (Filippi et
-        al.'s optimal local covariance), :class:`~abcspark.LocalKernel` (nearest neighbours'
-        covariance), or a user's :class:`~abcspark.Kernel`.
+    kernel : {'silverman', 'scott', 'gaussian', 'olcm', 'local'} or Kernel, default 'silverman'
+        :class:`~abcspark.GaussianKernel` at Silverman's or Scott's rule-of-thumb bandwidth
+        on the weighted covariance, or (``'gaussian'``) at twice it, Beaumont et al.'s kernel;
+        :class:`~abcspark.OLCMKernel` (Filippi et al.'s optimal local covariance),
+        :class:`~abcspark.LocalKernel` (nearest neighbours' covariance), or a user's
+        :class:`~abcspark.Kernel`. The default measured closest to the exact posteriors per
+        simulation (README, "Accuracy"); ``'olcm'`` needs the fewest simulations to an epsilon.
     progress : bool, optional
         Progress display per generation; default on in Jupyter and in a terminal.
 
@@ -107,7 +109,7 @@ class PMCABC(SequentialABC):
         min_acceptance_rate: float = 0.0,
         min_epsilon_difference: float = 0.0,
         max_walltime: Optional[float] = None,
-        kernel: Any = "gaussian",
+        kernel: Any = "silverman",
         progress: Optional[bool] = None,
         **problem: Any,
     ):
