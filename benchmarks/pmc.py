@@ -66,6 +66,7 @@ def abcspark_case(
         n_particles=n_particles,
         generations=generations,
         batch_size=1000,  # the setting of ABCpy's recorded comparison (notebook 03)
+        kernel="gaussian",  # ABCpy's DefaultKernel: twice the weighted covariance
         spark=spark,
         progress=False,
     )

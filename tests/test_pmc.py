@@ -439,3 +439,27 @@ def test_a_target_acceptance_rate_drives_the_epsilons():
         PMCABC(MODEL.prior, MODEL, epsilons=[np.inf, 1.0], target_acceptance_rate=0.2)
     with pytest.raises(ValueError, match=r"target_acceptance_rate must be a number in \(0, 1\]"):
         PMCABC(MODEL.prior, MODEL, target_acceptance_rate=0.0)
+
+
+def test_a_cut_generation_after_the_prior_is_kept_however_few_its_particles():
+    # In 10 dimensions the wide kernel accepts far less than its forecast: generation 1 is cut
+    # by the budget with a handful of particles. Dropped, the result would be the prior itself.
+    prior = Prior(**{f"p{i}": Normal(0, 1) for i in range(10)})
+
+    def simulate(theta, rng):
+        return theta + rng.normal(0, 0.3, theta.shape)
+
+    pmc = PMCABC(
+        prior,
+        simulate,
+        n_particles=100,
+        generations=3,
+        max_simulations=1000,
+        kernel="gaussian",
+        epsilon_quantile=0.3,
+        engine="numpy",
+        progress=False,
+    )
+    posterior = pmc.run(np.zeros(10), seed=3)
+    assert len(posterior.history) == 2 and np.isfinite(posterior.epsilon)
+    assert 2 <= len(posterior.samples) < 25  # fewer than a quarter, kept

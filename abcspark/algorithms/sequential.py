@@ -54,7 +54,8 @@ class SequentialABC(Algorithm):
         exceeded by more than one batch. The algorithm's plan sizes the last generation to the
         budget left, or stops before a generation the rest cannot buy (it stays unspent); a
         generation the budget still cuts short is kept if it holds ``MIN_LAST_SHARE`` of
-        ``n_particles`` (weighted as any generation), else dropped.
+        ``n_particles`` (weighted as any generation), or two particles after a generation at
+        epsilon inf (the prior itself), else dropped.
     min_acceptance_rate : float
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float
@@ -228,7 +229,10 @@ class SequentialABC(Algorithm):
                 raise BudgetExhausted(
                     budget_message(sample, self.n_particles, self.max_simulations)
                 )
-            if len(sample.particles) < max(2, MIN_LAST_SHARE * self.n_particles):
+            least = max(2, MIN_LAST_SHARE * self.n_particles)
+            if run.records[-1].epsilon == np.inf:  # dropped, the result would be the prior
+                least = 2
+            if len(sample.particles) < least:
                 log.warning(
                     "dropping generation %d: %s",
                     g,
