@@ -8,11 +8,16 @@ Run from the repository root with the project's virtual environment::
 
 For every model (``accuracy_models``), observation, seed, budget B and method, it runs the
 method with B simulations, turns its weighted particles into 10,000 draws, and compares them
-with 10,000 exact draws (``accuracy_metrics``). Methods: abcspark's ``PMCABC`` at its defaults
-(``pmc``), with ``kernel="olcm"`` (``pmc-olcm``), with regression adjustment where
-``Posterior.adjust`` exists (``pmc-adjust``), ``RejectionABC`` keeping the closest N of B
-(``rejection``), and pyABC 0.13's ``ABCSMC`` at its defaults (``pyabc``, in its own python
-through ``case.py``). N, the population, depends on B (``N_PARTICLES``) and is the same for all.
+with 10,000 exact draws (``accuracy_metrics``). Methods (``--methods``, all by default):
+abcspark's ``PMCABC`` at its defaults (``pmc``) and with one option changed (a kernel,
+``pmc-olcm``, ``pmc-silverman``, ``pmc-scott``, ``pmc-local``; an epsilon quantile,
+``pmc-q0.3``, ``pmc-q0.7``; regression adjustment, ``pmc-adjust``; see ``accuracy_methods``),
+``RejectionABC`` keeping the closest N of B (``rejection``), pyABC 0.13's ``ABCSMC`` at its
+defaults (``pyabc``, in its own python through ``case.py``) and N exact draws (``exact-N``).
+N, the population, depends on B (``N_PARTICLES``) and is the same for all. For example, two
+kernels against the default and rejection, keeping the rows of earlier invocations::
+
+    .venv/bin/python benchmarks/accuracy.py --append --methods pmc pmc-local pmc-q0.3 rejection
 
 Writes ``benchmarks/out/accuracy.csv`` (one row per run), ``accuracy.md`` (means over seeds
 and observations) and ``accuracy.png`` (``accuracy_report``); ``--append`` keeps the rows of
@@ -22,7 +27,6 @@ earlier invocations, replacing those it runs again.
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import subprocess
 import sys
@@ -35,6 +39,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
+from accuracy_methods import METHODS, abcspark_prior, available_methods, run_abcspark  # noqa: E402
 from accuracy_metrics import N_DRAWS, c2st, energy_distance, kde_draws, mean_error  # noqa: E402
 from accuracy_models import MODELS, Model  # noqa: E402
 from accuracy_report import KEY, write_report  # noqa: E402
@@ -44,47 +49,8 @@ N_PARTICLES = {10**3: 100, 10**4: 300, 10**5: 1000, 10**6: 1000}
 """Population size per budget, abcspark's ``n_particles`` and pyABC's ``population_size``;
 rejection keeps as many (the closest N of B)."""
 
-METHODS = ("pmc", "pmc-olcm", "pmc-adjust", "rejection", "pyabc", "exact-N")
 DRAW_SEED = 7_000
 """Draws of a method's posterior use seed 7,000 + run seed; exact draws 9,000 + observation."""
-
-
-def abcspark_prior(model: Model):
-    from abcspark import LogNormal, Normal, Prior, Uniform
-
-    families = {"uniform": Uniform, "normal": Normal, "lognormal": LogNormal}
-    return Prior(**{name: families[family](*args) for name, family, args in model.prior})
-
-
-def run_abcspark(method: str, model: Model, observed: np.ndarray, budget: int, seed: int):
-    """One abcspark run: ``(posterior, seconds)``; options other than the method's are defaults."""
-    from abcspark import PMCABC, RejectionABC
-
-    prior, n = abcspark_prior(model), N_PARTICLES[budget]
-    started = time.perf_counter()
-    if method == "rejection":
-        abc = RejectionABC(prior, model.simulate, engine="numpy")
-        post = abc.run(observed, quantile=n / budget, n_simulations=budget, seed=seed)
-        return post, time.perf_counter() - started
-    options = {"kernel": "olcm"} if method == "pmc-olcm" else {}
-    if method == "pmc-adjust":
-        options = {"keep_statistics": True}
-    pmc = PMCABC(
-        prior,
-        model.simulate,
-        n_particles=n,
-        generations=10**6,
-        max_simulations=budget,
-        engine="numpy",
-        progress=False,
-        **options,
-    )
-    post = pmc.run(observed, seed=seed)
-    if method == "pmc-adjust":
-        # The adjustment's signature is new; pass observed only if it asks for it.
-        wants = inspect.signature(post.adjust).parameters
-        post = post.adjust(observed) if "observed" in wants else post.adjust()
-    return post, time.perf_counter() - started
 
 
 DRAWN_BY = {
@@ -118,7 +84,7 @@ def draws_of(model: Model, particles, weights, seed: int, how: str, post=None) -
 
 
 def abcspark_result(method, model, observed, budget, seed, how) -> dict:
-    post, seconds = run_abcspark(method, model, observed, budget, seed)
+    post, seconds = run_abcspark(method, model, observed, budget, seed, N_PARTICLES[budget])
     meta = post.metadata
     draws, how = draws_of(model, post.samples.to_numpy(), post.weights, seed, how, post)
     return {
@@ -127,10 +93,21 @@ def abcspark_result(method, model, observed, budget, seed, how) -> dict:
         "generations": len(post.history),
         "epsilon": post.epsilon,
         "stop_reason": meta.get("stop_reason", ""),
+        **used_settings(meta),
         "seconds": seconds,
         "draws_from": how,
         "draws": draws,
     }
+
+
+def used_settings(meta: dict) -> dict:
+    """The kernel (its type and scale) and epsilon quantile a PMC run used, from its metadata."""
+    settings = meta.get("settings", {})
+    kernel = settings.get("kernel")
+    if isinstance(kernel, dict):
+        scale = kernel.get("scale")
+        kernel = kernel.get("type", "") + ("" if scale is None else f"({scale})")
+    return {"kernel": kernel or "", "epsilon_quantile": settings.get("epsilon_quantile", np.nan)}
 
 
 def pyabc_result(model, observation, budget, seed, python, timeout, how) -> dict:
@@ -196,16 +173,6 @@ def git_state() -> dict:
     return {"commit": git("log", "--oneline", "-1"), "diff_stat": git("diff", "--stat")}
 
 
-def available_methods(asked) -> list:
-    from abcspark import Posterior
-
-    methods = list(asked)
-    if "pmc-adjust" in methods and not hasattr(Posterior, "adjust"):
-        print("abcspark's Posterior has no adjust method: skipping pmc-adjust", flush=True)
-        methods.remove("pmc-adjust")
-    return methods
-
-
 def draw_method(asked: str) -> str:
     from abcspark import Posterior
 
@@ -221,7 +188,14 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="1e3 only, one run each")
     parser.add_argument("--budgets", nargs="+", type=float, default=[1e3, 1e4, 1e5])
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=METHODS,
+        default=list(METHODS),
+        metavar="METHOD",
+        help=f"which methods to run (default all): {', '.join(METHODS)}",
+    )
     parser.add_argument("--seeds", type=int, default=3, help="how many seeds per observation")
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--observations", type=int, default=2, choices=(1, 2))

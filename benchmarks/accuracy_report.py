@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from accuracy_methods import METHODS
 
 KEY = ("method", "model", "budget", "seed", "observation", "draws_from")
 """What names one run; a rerun of the same key replaces its row."""
 
-ORDER = ("pmc", "pmc-olcm", "pmc-adjust", "rejection", "pyabc", "exact-N")
+ORDER = METHODS
 
 
 def summary(rows: pd.DataFrame) -> pd.DataFrame:
@@ -58,6 +59,7 @@ def markdown(table: pd.DataFrame, state: dict) -> str:
         "",
     ]
     lines += _pivot(table)
+    lines += ["", "## Each method against the default PMC", ""] + _ranking(table)
     lines += [
         "",
         "## Every figure",
@@ -95,6 +97,44 @@ def _pivot(table: pd.DataFrame) -> list:
     lines.append("")
     lines.append("`E x`: no C2ST for this model (see `--c2st-max-dim`); the energy distance.")
     return lines
+
+
+def _ranking(table: pd.DataFrame) -> list:
+    """Per method, over the cells (model, budget) where it and ``pmc`` both ran: how it compares.
+
+    The score of a cell is its C2ST, or the energy distance where there is none (as in the
+    pivot); the rank is among the methods of the cell other than ``exact-N`` (1 is best), so
+    compare ranks of methods run on the same cells. Ratios to ``pmc`` are geometric means.
+    """
+    table = table[(table["runs"] > 0) & ~table["method"].str.startswith("exact-N")]
+    table = table.assign(score=table["c2st"].where(np.isfinite(table["c2st"]), table["energy"]))
+    table["rank"] = table.groupby(["model", "budget"])["score"].rank()
+    default = table[table["method"] == "pmc"].set_index(["model", "budget"])
+    lines = [
+        "| method | cells | mean rank | better than pmc | energy / pmc | mean error / pmc "
+        "| C2ST (2-D cells) | pmc's C2ST there |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for method in sorted(set(table["method"]), key=_rank):
+        part = table[table["method"] == method].set_index(["model", "budget"])
+        part = part[part.index.isin(default.index)]
+        base = default.loc[part.index]
+        two_d = np.isfinite(part["c2st"])
+        lines.append(
+            f"| {method} | {len(part)} | {part['rank'].mean():.2f} | "
+            f"{(part['score'] < base['score']).sum()} | "
+            f"{_geomean(part['energy'] / base['energy'])} | "
+            f"{_geomean(part['mean_error'] / base['mean_error'])} | "
+            f"{_two(part['c2st'][two_d].mean(), 3)} | {_two(base['c2st'][two_d].mean(), 3)} |"
+        )
+    lines.append("")
+    lines.append("Lower is better in every column but the count of cells better than pmc.")
+    return lines
+
+
+def _geomean(ratios: pd.Series) -> str:
+    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+    return "-" if ratios.empty else f"{np.exp(np.log(ratios).mean()):.2f}"
 
 
 def _two(value: float, digits: int = 2) -> str:
