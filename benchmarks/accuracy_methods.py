@@ -18,7 +18,9 @@ exact posterior per simulation):
 ``pmc-q0.3``       ``epsilon_quantile=0.3``, ``pmc-q0.7`` ``epsilon_quantile=0.7``: the
                    default kernel with a faster and a slower epsilon schedule than the median;
 ``pmc-silverman-q0.3``  Silverman's kernel and ``epsilon_quantile=0.3`` together;
-``pmc-adjust``     the defaults, then ``Posterior.adjust`` (regression adjustment).
+``pmc-adjust``     the defaults, then ``Posterior.adjust`` (regression adjustment);
+``pmc-adaptive``   ``AdaptiveEuclidean()``: scales refitted after every generation;
+``pmc-target0.2``  ``target_acceptance_rate=0.2``: the acceptance-rate-driven schedule.
 
 ``rejection`` is ``RejectionABC`` keeping the closest N of B. The others (``pyabc``,
 ``exact-N``) are not abcspark's and run in ``accuracy.py``.
@@ -42,6 +44,8 @@ PMC_OPTIONS = {
     "pmc-q0.7": {"epsilon_quantile": 0.7},
     "pmc-silverman-q0.3": {"kernel": "silverman", "epsilon_quantile": 0.3},
     "pmc-adjust": {"keep_statistics": True},
+    "pmc-adaptive": {"adaptive": True},
+    "pmc-target0.2": {"target_acceptance_rate": 0.2},
 }
 """``PMCABC`` options per method, on top of the defaults (kernels given by their shortcut
 names, which ``abcspark.kernels.SHORTCUTS`` maps to the same objects as written above)."""
@@ -59,9 +63,12 @@ def abcspark_prior(model: Model):
 
 def run_abcspark(method: str, model: Model, observed, budget: int, seed: int, n: int):
     """One abcspark run with ``n`` particles and ``budget`` simulations: ``(posterior, s)``."""
-    from abcspark import PMCABC, RejectionABC
+    from abcspark import PMCABC, AdaptiveEuclidean, RejectionABC
 
     prior = abcspark_prior(model)
+    options = dict(PMC_OPTIONS.get(method, {}))
+    if options.pop("adaptive", False):
+        options["distance"] = AdaptiveEuclidean()
     started = time.perf_counter()
     if method == "rejection":
         abc = RejectionABC(prior, model.simulate, engine="numpy")
@@ -75,7 +82,7 @@ def run_abcspark(method: str, model: Model, observed, budget: int, seed: int, n:
         max_simulations=budget,
         engine="numpy",
         progress=False,
-        **PMC_OPTIONS[method],
+        **options,
     )
     post = pmc.run(observed, seed=seed)
     if method == "pmc-adjust":
