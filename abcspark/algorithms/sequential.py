@@ -59,7 +59,8 @@ class SequentialABC(Algorithm):
     min_acceptance_rate : float
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float
-        Stop when epsilon falls by less than this from one generation to the next.
+        Stop when epsilon falls by less than this from one generation to the next (not with
+        an adaptive distance, whose epsilons are in other units each generation).
     max_walltime : float, optional
         Seconds; no generation starts after the run has taken this long.
     progress : bool, optional
@@ -287,7 +288,12 @@ class SequentialABC(Algorithm):
             return "max_simulations"
         if last.acceptance_rate < self.min_acceptance_rate:
             return "min_acceptance_rate"
-        if len(records) > 1 and records[-2].epsilon - last.epsilon < self.min_epsilon_difference:
+        adaptive = getattr(run.distance, "adaptive", False)  # its epsilons change units
+        if (
+            len(records) > 1
+            and not adaptive
+            and records[-2].epsilon - last.epsilon < self.min_epsilon_difference
+        ):
             return "min_epsilon_difference"
         if self.max_walltime is not None and time.perf_counter() - run.started > self.max_walltime:
             return "max_walltime"
