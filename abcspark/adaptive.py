@@ -7,7 +7,7 @@ from typing import Any, Tuple
 import numpy as np
 import pandas as pd
 
-from abcspark.distances import ScaledEuclidean, spread
+from abcspark.distances import Euclidean, ScaledEuclidean, spread
 from abcspark.rows import statistics
 
 
@@ -67,8 +67,7 @@ class AdaptiveEuclidean(ScaledEuclidean):
 
     def _distance(self, stats: np.ndarray, observed: np.ndarray) -> np.ndarray:
         if self.scale is None:
-            diff = stats - observed
-            return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            return Euclidean()._distance(stats, observed)
         return super()._distance(stats, observed)
 
     def to_dict(self) -> dict:

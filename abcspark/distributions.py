@@ -31,7 +31,7 @@ import numbers
 
 import numpy as np
 
-from abcspark.validation import shown
+from abcspark.validation import as_float, is_real, shown
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -49,12 +49,12 @@ def real_parameter(owner: str, name: str, value: object, positive: bool = False)
 
     Raises ``TypeError`` or ``ValueError`` naming ``owner.name``.
     """
-    if not _is_real(value):
+    if not is_real(value):
         raise TypeError(
             f"{owner} {name} must be a real number (got {value!r} that is a {type(value)}); "
             f"pass e.g. {name}=1.0."
         )
-    number = _as_float(value)
+    number = as_float(value)
     if (
         not math.isfinite(number)
         and not isinstance(value, numbers.Integral)
@@ -74,23 +74,11 @@ def real_parameter(owner: str, name: str, value: object, positive: bool = False)
     return number
 
 
-def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _as_float(value: object) -> float:
-    """``float(value)``, with ``inf`` for an int too large for a float."""
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except OverflowError:
-        return math.inf
-
-
 def real_array_parameter(owner: str, name: str, value: object, ndim: int) -> np.ndarray:
     """Return ``value`` as a non-empty ``ndim``-D float64 array within +-1e100, or raise."""
     arr = np.asarray(value)
-    if arr.dtype == object and all(_is_real(v) for v in arr.ravel()):  # ints beyond int64
-        arr = np.array([_as_float(v) for v in arr.ravel()]).reshape(arr.shape)
+    if arr.dtype == object and all(is_real(v) for v in arr.ravel()):  # ints beyond int64
+        arr = np.array([as_float(v) for v in arr.ravel()]).reshape(arr.shape)
     if arr.dtype.kind not in "iuf":
         raise TypeError(
             f"{owner} {name} must be an array of real numbers (got {value!r} that is a "

@@ -64,6 +64,8 @@ class Problem:
     fingerprint : str
         The last :meth:`prepare`'s digest of the simulator's dry-run outputs and code; a
         checkpoint of another simulator (another closure, another lambda) is refused by it.
+    adaptive : bool
+        Whether the distance is refitted after every generation (``Distance.adaptive``).
     fitted_distance : dict or None
         The last :meth:`prepare`'s distance as fitted on its pilot (``to_dict()``), e.g. the
         scales of a :class:`~abcspark.ScaledEuclidean`; None for a plain callable.
@@ -108,8 +110,9 @@ class Problem:
         self.on_error = on_error
         self.batch_timeout = optional_seconds("batch_timeout", batch_timeout)
         self.engine_choice, self.spark = check_engine(engine), spark
+        self.adaptive = getattr(self.distance, "adaptive", False)  # plain callables are not
         # An adaptive distance recomputes the population's distances from their statistics.
-        self.keep_statistics = bool(keep_statistics) or getattr(self.distance, "adaptive", False)
+        self.keep_statistics = bool(keep_statistics) or self.adaptive
         self.max_failed_share = real("max_failed_share", max_failed_share, 0, 1, example="0.5")
 
     def engine(self) -> Engine:
@@ -164,12 +167,11 @@ class Problem:
         them all to the driver, the sample it is refitted on.
         """
         size = batch_size or self.batch_size
-        adaptive = getattr(distance, "adaptive", False)
         return BatchTask(
             seed=seed,
             generation=generation,
             batch_size=size,
-            sample_batches=math.ceil(distance.n_pilot / size) if adaptive else 0,
+            sample_batches=math.ceil(distance.n_pilot / size) if self.adaptive else 0,
             names=list(self.prior.names),
             proposal=proposal,
             in_support=self.prior.in_support,

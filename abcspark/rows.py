@@ -136,13 +136,17 @@ def split(frame: pd.DataFrame, epsilon: float = np.inf) -> Tuple[pd.DataFrame, p
 def sampled(frame: pd.DataFrame, n_batches: int) -> pd.DataFrame:
     """The simulations (``batch``, statistics) that batches below ``n_batches`` sent."""
     rows = frame[(frame["index"] >= 0) & (frame["batch"] < n_batches)]
-    return rows[["batch", *[c for c in frame.columns if c.startswith("_stat_")]]]
+    return rows[["batch", *_statistic_columns(frame)]]
 
 
 def statistics(particles: pd.DataFrame) -> Optional[np.ndarray]:
     """The statistics carried by particle rows, shape (m, k), or None if none were kept."""
-    columns = [c for c in particles.columns if c.startswith("_stat_")]
+    columns = _statistic_columns(particles)
     return particles[columns].to_numpy() if columns else None
+
+
+def _statistic_columns(frame: pd.DataFrame) -> List[str]:
+    return [c for c in frame.columns if c.startswith("_stat_")]
 
 
 def sampled_statistics(frames: List[pd.DataFrame], last: int) -> Optional[np.ndarray]:

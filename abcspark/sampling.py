@@ -118,6 +118,8 @@ def sample_until(
             cut = _cut(particles, tallies, n_accept, budget, give_up)
             if cut is not None:
                 found = _sample(particles, tallies, cut, n_accept, batch_size)
+                if not sample_batches:
+                    return found
                 last = int(found.particles["batch"].max()) if len(found.particles) else -1
                 return replace(found, statistics_sample=sampled_statistics(samples, last))
             _check_support(simulated, next_batch * batch_size)
@@ -139,7 +141,8 @@ def sample_until(
         kept, tally = split(rows, epsilon)
         particles.append(kept)
         tallies.append(tally)
-        samples.append(sampled(rows, sample_batches))  # empty without sample batches
+        if sample_batches:
+            samples.append(sampled(rows, sample_batches))
         next_batch += n_batches
         accepted += len(kept)
         simulated += int(tally["n_simulated"].sum())

@@ -53,8 +53,7 @@ def real(
     >>> real("epsilon_quantile", np.float32(0.5), 0, 1, open_low=True, open_high=True)
     0.5
     """
-    number = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-    value_f = _as_float(value) if number else math.nan
+    value_f = as_float(value) if is_real(value) else math.nan
     inside = (
         not math.isnan(value_f)
         and (low < value_f if open_low else low <= value_f)
@@ -77,7 +76,12 @@ def shown(value: Any) -> str:
     )
 
 
-def _as_float(value: Any) -> float:
+def is_real(value: Any) -> bool:
+    """A real number, NumPy scalars included; never a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def as_float(value: Any) -> float:
     """``float(value)``, with a signed ``inf`` for an int too large for a float."""
     try:
         return float(value)

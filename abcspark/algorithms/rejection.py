@@ -99,7 +99,7 @@ class RejectionABC(Algorithm):
         super().__init__(
             Problem(prior, simulate, "euclidean" if distance is None else distance, **problem)
         )
-        if getattr(self.problem.distance, "adaptive", False):
+        if self.problem.adaptive:
             raise ValueError(
                 "distance must not be adaptive for RejectionABC (got AdaptiveEuclidean), as "
                 "it has no generations to refit it between: use ScaledEuclidean()."

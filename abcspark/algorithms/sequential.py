@@ -192,7 +192,7 @@ class SequentialABC(Algorithm):
     def _checkpoint(self, path: Optional[str], run: Run) -> Optional[Checkpoint]:
         if path is None:
             return None
-        if getattr(run.distance, "adaptive", False):
+        if self.problem.adaptive:
             raise ValueError(
                 "checkpoint must be None with an adaptive distance (got a path); its refitted "
                 "scales are not saved yet: use ScaledEuclidean to checkpoint."
@@ -246,7 +246,7 @@ class SequentialABC(Algorithm):
         run.population = (
             sample.particles.drop(columns=["batch", "index"]).assign(weight=weights)
         ).reset_index(drop=True)
-        if getattr(run.distance, "adaptive", False):  # refit, and the distances it gives
+        if self.problem.adaptive:  # refit, and the distances it gives
             run.distance, run.population = refit(run.distance, sample, run.population, run.observed)
             self.problem.fitted_distance = run.distance.to_dict()
         run.records.append(
@@ -288,10 +288,9 @@ class SequentialABC(Algorithm):
             return "max_simulations"
         if last.acceptance_rate < self.min_acceptance_rate:
             return "min_acceptance_rate"
-        adaptive = getattr(run.distance, "adaptive", False)  # its epsilons change units
         if (
             len(records) > 1
-            and not adaptive
+            and not self.problem.adaptive  # its epsilons change units each generation
             and records[-2].epsilon - last.epsilon < self.min_epsilon_difference
         ):
             return "min_epsilon_difference"
