@@ -20,6 +20,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, Optional
 
+from abcspark import jvm_archive
+
 log = logging.getLogger("abcspark")
 
 ARROW_SETTINGS = {
@@ -178,8 +180,8 @@ def _embedded(session_class: Any, master: Optional[str], ui: Optional[bool] = No
         builder = builder.config("spark.driver.host", LOOPBACK)
         builder = builder.config("spark.driver.bindAddress", LOOPBACK)
         builder = builder.config("spark.ui.enabled", "true" if asked else "false")
+        _start_jvm(loopback_ui=bool(asked))
         if asked:
-            _start_jvm(loopback_ui=True)
             _check_ui_address(ui)
         # Workers of a local session must run this Python (a venv), not whatever is on PATH;
         # pyspark 4.3 reads the worker Python from the environment, not from the setting.
@@ -225,6 +227,7 @@ def _start_jvm(loopback_ui: bool) -> bool:
     Spark's web UI binds to ``$SPARK_LOCAL_IP`` of its JVM, else to every interface; unlike the
     driver's ports it ignores ``spark.driver.bindAddress`` (WebUI.bind up to Spark 4.3). So a
     UI on 127.0.0.1 needs the variable in the JVM's environment, set only for that launch.
+    A JVM launched here maps (or records) the class archive of :mod:`abcspark.jvm_archive`.
     """
     from pyspark import SparkContext
 
@@ -233,7 +236,10 @@ def _start_jvm(loopback_ui: bool) -> bool:
     if inject:
         os.environ["SPARK_LOCAL_IP"] = LOOPBACK
     try:
-        SparkContext._ensure_initialized()
+        if launches:
+            jvm_archive.launch(java_executable())
+        else:
+            SparkContext._ensure_initialized()
     finally:
         if inject:
             del os.environ["SPARK_LOCAL_IP"]
