@@ -13,7 +13,10 @@ abcspark's ``PMCABC`` at its defaults (``pmc``) and with one option changed (a k
 ``pmc-olcm``, ``pmc-silverman``, ``pmc-scott``, ``pmc-local``; an epsilon quantile,
 ``pmc-q0.3``, ``pmc-q0.7``; regression adjustment, ``pmc-adjust``; see ``accuracy_methods``),
 ``RejectionABC`` keeping the closest N of B (``rejection``), pyABC 0.13's ``ABCSMC`` at its
-defaults (``pyabc``, in its own python through ``case.py``) and N exact draws (``exact-N``).
+defaults (``pyabc``, in its own python through ``case.py``), abcspark's defaults given exactly
+the simulations that pyABC's run of the same key used (``pmc-at-pyabc``: pyABC finishes the
+generation it is in and overshoots B by up to 1.5 times; list ``pyabc`` first) and N exact
+draws (``exact-N``).
 N, the population, depends on B (``N_PARTICLES``) and is the same for all. For example, two
 kernels against the default and rejection, keeping the rows of earlier invocations::
 
@@ -83,8 +86,8 @@ def draws_of(model: Model, particles, weights, seed: int, how: str, post=None) -
     return draws, DRAWN_BY[how]
 
 
-def abcspark_result(method, model, observed, budget, seed, how) -> dict:
-    post, seconds = run_abcspark(method, model, observed, budget, seed, N_PARTICLES[budget])
+def abcspark_result(method, model, observed, budget, seed, how, n) -> dict:
+    post, seconds = run_abcspark(method, model, observed, budget, seed, n)
     meta = post.metadata
     draws, how = draws_of(model, post.samples.to_numpy(), post.weights, seed, how, post)
     return {
@@ -139,9 +142,27 @@ def floor_result(model, observed, budget, seed, how) -> dict:
     return {"n_simulations": 0, "epsilon": 0.0, "seconds": 0.0, "draws_from": how, "draws": draws}
 
 
-def run_method(method, model, observation, observed, budget, seed, args) -> dict:
+def pyabc_simulations(rows: pd.DataFrame, model, observation, budget, seed) -> int:
+    """The simulations pyABC used in the run with the same key, for ``pmc-at-pyabc``."""
+    if not len(rows) or "pyabc" not in set(rows["method"]):
+        raise LookupError("pmc-at-pyabc needs pyABC's run first: list pyabc before it")
+    same = (rows["method"] == "pyabc") & (rows["model"] == model.name)
+    same &= (rows["budget"] == budget) & (rows["seed"] == seed)
+    same &= rows["observation"] == observation
+    used = rows.loc[same, "n_simulations"].dropna()
+    if used.empty:
+        raise LookupError(
+            f"no pyABC run of {model.name}, B={budget}, seed {seed}, obs {observation}"
+        )
+    return int(used.iloc[-1])
+
+
+def run_method(method, model, observation, observed, budget, seed, args, rows) -> dict:
     """One run's figures; a failure is a row too, with its error."""
     try:
+        n = N_PARTICLES[budget]
+        if method == "pmc-at-pyabc":
+            budget = pyabc_simulations(rows, model, observation, budget, seed)
         if method == "pyabc":
             result = pyabc_result(
                 model, observation, budget, seed, args.python, args.timeout, args.draws
@@ -149,7 +170,7 @@ def run_method(method, model, observation, observed, budget, seed, args) -> dict
         elif method == "exact-N":
             result = floor_result(model, observed, budget, seed, args.draws)
         else:
-            result = abcspark_result(method, model, observed, budget, seed, args.draws)
+            result = abcspark_result(method, model, observed, budget, seed, args.draws, n)
         return measure(result, args.exact, len(model.names) <= args.c2st_max_dim)
     except Exception as exc:  # noqa: BLE001 (any failure of a tool is a finding)
         return {"error": f"{type(exc).__name__}: {exc}"[:300]}
@@ -224,6 +245,10 @@ def parse(argv=None) -> argparse.Namespace:
     if args.quick:
         args.budgets, args.seeds, args.observations = [1e3], 1, 1
     args.budgets = [int(b) for b in args.budgets]
+    if "pyabc" in args.methods and "pmc-at-pyabc" in args.methods:
+        # pmc-at-pyabc reads the simulations of pyABC's run: pyABC runs first.
+        args.methods.remove("pyabc")
+        args.methods.insert(args.methods.index("pmc-at-pyabc"), "pyabc")
     unknown = [b for b in args.budgets if b not in N_PARTICLES]
     if unknown:
         parser.error(f"budgets must be among {sorted(N_PARTICLES)} (got {unknown})")
@@ -262,7 +287,7 @@ def main(argv=None) -> None:
             rng = np.random.default_rng(9_000 + observation)
             exact[model.name, observation] = model.exact(observed, N_DRAWS, rng)
         args.exact = exact[model.name, observation]
-        result = run_method(method, model, observation, observed, budget, seed, args)
+        result = run_method(method, model, observation, observed, budget, seed, args, rows)
         key = dict(method=method, model=model.name, budget=budget, seed=seed)
         row = {**key, "observation": observation, "n_particles": N_PARTICLES[budget], **result}
         row["draws_from"] = DRAWN_BY[args.draws]

@@ -20,7 +20,8 @@ exact posterior per simulation):
 ``pmc-silverman-q0.3``  Silverman's kernel and ``epsilon_quantile=0.3`` together;
 ``pmc-adjust``     the defaults, then ``Posterior.adjust`` (regression adjustment);
 ``pmc-adaptive``   ``AdaptiveEuclidean()``: scales refitted after every generation;
-``pmc-target0.2``  ``target_acceptance_rate=0.2``: the acceptance-rate-driven schedule.
+``pmc-target0.2``  ``target_acceptance_rate=0.2``: the acceptance-rate-driven schedule;
+``pmc-at-pyabc``   the defaults with the budget pyABC actually used (``accuracy.py`` sets it).
 
 ``rejection`` is ``RejectionABC`` keeping the closest N of B. The others (``pyabc``,
 ``exact-N``) are not abcspark's and run in ``accuracy.py``.
@@ -46,6 +47,7 @@ PMC_OPTIONS = {
     "pmc-adjust": {"keep_statistics": True},
     "pmc-adaptive": {"adaptive": True},
     "pmc-target0.2": {"target_acceptance_rate": 0.2},
+    "pmc-at-pyabc": {},
 }
 """``PMCABC`` options per method, on top of the defaults (kernels given by their shortcut
 names, which ``abcspark.kernels.SHORTCUTS`` maps to the same objects as written above)."""

@@ -40,7 +40,10 @@ class PMCABC(SequentialABC):
     generations : int, default 5
         Most generations to run (including generation 0).
     epsilon_quantile : float, default 0.5
-        Next epsilon = this weighted quantile of the last generation's distances.
+        Next epsilon = this weighted quantile of the last generation's distances. With
+        ``max_simulations``, 0.3 came closer to the exact posterior in 11 of 12 measured cases
+        (README, accuracy); without a budget it makes each generation far costlier, so 0.5
+        stays the default.
     epsilons : sequence of float, optional
         An explicit, non-increasing schedule instead (its length caps ``generations``); ``inf``
         allowed first.
