@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from abcspark import jvm_archive
+from abcspark.warm_up import warm_up
 
 log = logging.getLogger("abcspark")
 
@@ -194,7 +195,10 @@ def _embedded(session_class: Any, master: Optional[str], ui: Optional[bool] = No
     for key, value in ARROW_SETTINGS.items():
         builder = builder.config(key, value)
     log.info("starting a Spark session (master %s)", master)
-    return builder.getOrCreate()
+    spark = builder.getOrCreate()
+    if master.startswith("local"):
+        warm_up(spark)  # the Python workers start while the driver prepares the run
+    return spark
 
 
 def _configured_master(loopback_ui: bool) -> str:

@@ -14,6 +14,7 @@ from pyspark.sql import SparkSession
 from abcspark import PMCABC, get_spark
 from abcspark.examples import height_problem
 from abcspark.session import _embedded, check_master, java_executable, ui_choice
+from abcspark.warm_up import warm_up
 
 
 def test_missing_java_is_one_clear_line(monkeypatch, tmp_path):
@@ -45,6 +46,19 @@ def test_runs_use_the_active_session_by_default(spark):
     posterior = pmc.run(observed, seed=1)
     assert posterior.metadata["engine"] == "spark"
     assert posterior.metadata["parallelism"] == spark.sparkContext.defaultParallelism
+
+
+def test_warm_up_runs_one_python_task_per_core_in_the_background(spark):
+    tracker = spark.sparkContext.statusTracker()
+    before = set(tracker.getJobIdsForGroup())
+    thread = warm_up(spark)
+    assert thread.daemon
+    thread.join(timeout=120)
+    (job_id,) = set(tracker.getJobIdsForGroup()) - before
+    job = tracker.getJobInfo(job_id)
+    assert job.status == "SUCCEEDED"
+    (stage_id,) = job.stageIds
+    assert tracker.getStageInfo(stage_id).numTasks == spark.sparkContext.defaultParallelism
 
 
 # The embedded session's listeners, read from outside its process. The test suite's own session
