@@ -2,21 +2,21 @@
 
 A fresh Spark JVM spends most of its first seconds loading and verifying Spark's classes. Java 13
 and later can dump the classes a run loaded into an archive at exit (``-XX:ArchiveClassesAtExit``)
-and map that archive at the next start (``-XX:SharedArchiveFile``). For the embedded session
-only (the JVM abcspark itself launches for ``local[*]``; never spark-submit's, a notebook's or a
-cluster's), abcspark does both:
+and map that archive at the next start (``-XX:SharedArchiveFile``). abcspark does both for the
+JVM it launches itself (the embedded session), never for spark-submit's, a notebook's or a
+cluster's:
 
 - with no archive yet, the JVM records one, and when this Python process exits it waits for the
-  JVM to write it (about 10-20 s, once per machine, Java and pyspark version) and keeps it only
-  if the JVM exited cleanly;
+  JVM to write it (about 10-20 s, once per Java and Spark installation) and keeps it only if the
+  JVM exited cleanly;
 - with one, the JVM maps it: measured here, the session's start fell from 8.7 s to 3.1 s and the
   first query's from 4.5 s to 2.7 s (``benchmarks/startup.py``).
 
 The archive (about 150 MB) lives in ``$XDG_CACHE_HOME/abcspark`` (default ``~/.cache/abcspark``),
-keyed by the Java executable, the pyspark version and Spark's jars, so an upgrade makes a new
-one. ``ABCSPARK_JVM_ARCHIVE=0`` turns it off. Classes are the same classes either way: no result
-changes. An archive the JVM cannot map makes the launch fail; :func:`discard` removes it so that
-the caller can launch again without it.
+keyed by the Java executable and the Spark installation (its folder and jars), so an upgrade or
+another virtual environment makes its own. ``ABCSPARK_JVM_ARCHIVE=0`` turns it off. The classes
+are the same either way: no result changes. An archive the JVM cannot map makes the launch fail;
+:func:`launch` then removes it and launches again without it.
 """
 
 from __future__ import annotations
@@ -79,15 +79,15 @@ def folder() -> Path:
 
 
 def archive_path(java: str) -> Path:
-    """The archive for this Java executable, pyspark version and set of Spark jars."""
+    """The archive for this Java executable and Spark installation (its folder and jars)."""
     import pyspark
     from pyspark.find_spark_home import _find_spark_home
 
-    jars = Path(_find_spark_home(), "jars")
+    jars = Path(os.path.realpath(_find_spark_home()), "jars")  # the JVM's class path
     names = sorted(p.name for p in jars.glob("*.jar")) if jars.is_dir() else []
     real = os.path.realpath(java)
     stat = os.stat(real)
-    text = "\n".join([real, str(stat.st_size), str(stat.st_mtime), pyspark.__version__, *names])
+    text = "\n".join([real, str(stat.st_size), str(stat.st_mtime), str(jars), *names])
     key = hashlib.sha256(text.encode()).hexdigest()[:16]
     return folder() / f"spark-{pyspark.__version__}-{key}.jsa"
 
