@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing of abcspark's statistical core with mutmut 3 (issue "Tests with power").
 #
-# Too slow for CI (stages 1-3 took 54 min on 2 shared cores, stage 4 53 and stage 6 19; stage 5
-# has not run yet), so it lives here. It never touches the checkout it comes from: mutmut
+# Too slow for CI (stages 1-3 took 54 min on 2 shared cores, stage 4 53, stage 5 49 and
+# stage 6 19), so it lives here. It never touches the checkout it comes from: mutmut
 # copies the project into mutants/ and rewrites files there, so the run happens in a scratch
 # clone of the last commit, with a venv of its own. Results and their classification:
 # benchmarks/MUTATION.md.
@@ -55,16 +55,20 @@ pytest_add_cli_args = ["-p", "no:cacheprovider"]
 process_isolation = "forkserver"
 forkserver_warmup = "import"
 preload_modules_file = "mutation-preload.txt"
-# The in-process tests (engine="numpy"), about 16 s in all. Left out: every test that needs the
+# The in-process tests (engine="numpy"), about 20 s in all. Left out: every test that needs the
 # spark fixture or starts a JVM or a subprocess; test_the_generation_the_budget_cuts_short_...
 # (45 s alone: a 20-generation reference run); test_other_problem_is_refused (it pops from its
-# parametrize dict, so it fails when pytest runs twice in one process, as mutmut does).
+# parametrize dict, so it fails when pytest runs twice in one process, as mutmut does);
+# test_properties.py (hypothesis: 17 s of random cases, a different set each session).
+# test_adaptive.py, test_hardening.py and test_engines.py were added for stage 5: they run the
+# algorithms in-process (adaptive refits, argument checks, an engine object of one's own).
 pytest_add_cli_args_test_selection = [
     "tests/test_priors.py", "tests/test_kernels.py", "tests/test_power.py",
     "tests/test_posterior.py", "tests/test_pmc.py", "tests/test_rejection.py",
     "tests/test_adjustment.py", "tests/test_golden.py", "tests/test_distances.py",
     "tests/test_rng.py", "tests/test_simulation.py", "tests/test_reproducibility.py",
-    "tests/test_checkpoint.py", "tests/test_progress.py",
+    "tests/test_checkpoint.py", "tests/test_progress.py", "tests/test_adaptive.py",
+    "tests/test_hardening.py", "tests/test_engines.py",
     # POWER_TESTS
     "-k", "not spark and not hadoop and not uris_pick and not killed and not timeout and not budget_cuts_short and not simulator_failure_names and not identical_across and not rdd_path and not other_problem_is_refused and not hdfs_and_object_store and not create_makes_a_file",
 ]
