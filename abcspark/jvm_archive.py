@@ -64,6 +64,12 @@ def launch(java: Optional[str]) -> None:
         SparkContext._ensure_initialized()
         return
     if recording is not None:
+        print(
+            "abcspark: recording the JVM's class archive so that Spark starts faster next time "
+            f"(once; it is written when this process exits, 10-20 s; {SWITCH}=0 turns it off)",
+            file=sys.stderr,
+            flush=True,
+        )
         keep_at_exit(recording, SparkContext._gateway.proc)
 
 
@@ -123,12 +129,6 @@ def _keep(recording: Path, process: subprocess.Popen) -> None:
     archive = recording.with_name(recording.name.split(".jsa.")[0] + ".jsa")
     try:
         if process.poll() is None:
-            print(
-                "abcspark: saving the JVM's class archive so that Spark starts faster next time "
-                f"(once, about 10-20 s; {SWITCH}=0 turns it off)",
-                file=sys.stderr,
-                flush=True,
-            )
             if process.stdin is not None:
                 process.stdin.close()  # the gateway JVM exits when its standard input ends
             process.wait(timeout=DUMP_TIMEOUT)
