@@ -56,14 +56,25 @@ class _Height:
         return {"mean": draws.mean(), "sd": draws.std(ddof=1)}
 
 
-def pmc(heights: List[float], epsilons: List[Optional[float]], n_particles: int, seed: int) -> dict:
-    """pyABC on the height problem with the given epsilon schedule; 2 processes."""
+def pmc(
+    heights: List[float],
+    epsilons: List[Optional[float]],
+    n_particles: int,
+    seed: int,
+    launched: Optional[float] = None,
+) -> dict:
+    """pyABC on the height problem with the given epsilon schedule; 2 processes.
+
+    With ``launched`` (the ``time.time()`` at which this process was launched), also the
+    seconds from process start to the posterior (``to_posterior``).
+    """
     np.random.seed(seed)  # noqa: NPY002 (pyABC's workers use the global state)
     data = np.asarray(heights)
     observed = {"mean": data.mean(), "sd": data.std(ddof=1)}
     schedule = [np.inf if e is None else e for e in epsilons]
     abc = _abc(_Height(len(data)), n_particles, schedule, 2)
     seconds, n_simulations, frame, weights = _run(abc, observed, len(schedule))
+    to_posterior = None if launched is None else time.time() - launched
     weights = weights / weights.sum()
     moments = {}
     for name in ("mu", "sigma"):
@@ -73,6 +84,7 @@ def pmc(heights: List[float], epsilons: List[Optional[float]], n_particles: int,
         moments[f"{name}_sd"] = float(np.sqrt(weights @ (values - mean) ** 2))
     return {
         "run_seconds": seconds,
+        "to_posterior": to_posterior,
         "n_simulations": int(n_simulations),
         "final_epsilon": float(schedule[-1]),
         "python_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
