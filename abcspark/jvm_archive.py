@@ -129,6 +129,7 @@ def _keep(recording: Path, process: subprocess.Popen) -> None:
     archive = recording.with_name(recording.name.split(".jsa.")[0] + ".jsa")
     try:
         if process.poll() is None:
+            _stop_spark()  # else pyspark 3.5's accumulator server prints the JVM's going
             if process.stdin is not None:
                 process.stdin.close()  # the gateway JVM exits when its standard input ends
             process.wait(timeout=DUMP_TIMEOUT)
@@ -138,6 +139,17 @@ def _keep(recording: Path, process: subprocess.Popen) -> None:
         log.info("the JVM class archive was not kept (%s)", exc)
     finally:
         recording.unlink(missing_ok=True)
+
+
+def _stop_spark() -> None:
+    from pyspark import SparkContext
+
+    active = SparkContext._active_spark_context
+    if active is not None:
+        try:
+            active.stop()
+        except Exception as exc:  # noqa: BLE001 (at exit: the archive matters, not the stop)
+            log.info("stopping Spark at exit: %s", exc)
 
 
 def discard(options: str) -> None:
