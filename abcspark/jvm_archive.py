@@ -114,7 +114,7 @@ def java_options(java: str) -> Tuple[Optional[str], Optional[Path]]:
         recording = archive.with_name(f"{archive.name}.{uuid.uuid4().hex}.recording")
         recording.touch()
         recording.unlink()  # the folder is writable
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # RuntimeError: no home folder to cache in
         log.info("no JVM class archive (%s)", exc)
         return None, None
     return f"-XX:ArchiveClassesAtExit={recording} {QUIET}", recording

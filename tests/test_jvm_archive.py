@@ -58,6 +58,17 @@ def test_a_cache_that_cannot_be_written_means_no_archive(tmp_path, monkeypatch):
     assert jvm_archive.java_options(fake_java(tmp_path, b"a")) == (None, None)
 
 
+def no_home(cls):
+    raise RuntimeError("Could not determine home directory.")
+
+
+def test_no_home_folder_means_no_archive(tmp_path, monkeypatch):
+    # As pathlib says it where neither HOME nor the password database names a home folder.
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(Path, "home", classmethod(no_home))
+    assert jvm_archive.java_options(fake_java(tmp_path, b"a")) == (None, None)
+
+
 def test_stale_recordings_are_removed_and_fresh_ones_kept(tmp_path, cache):
     java = fake_java(tmp_path, b"a")
     archive = jvm_archive.archive_path(java)
