@@ -122,14 +122,20 @@ def java_options(java: str) -> Tuple[Optional[str], Optional[Path]]:
 
 def keep_at_exit(recording: Path, process: subprocess.Popen) -> None:
     """At this process's exit, end the JVM, wait for its recording, and keep it if it is whole."""
-    atexit.register(_keep, recording, process)
+    atexit.register(_at_exit, recording, process)
+
+
+def _at_exit(recording: Path, process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        _stop_spark()  # else pyspark 3.5's accumulator server prints the JVM's going
+    _keep(recording, process)
 
 
 def _keep(recording: Path, process: subprocess.Popen) -> None:
+    """End ``process`` (the JVM), wait for it, and keep its ``recording`` if it exited cleanly."""
     archive = recording.with_name(recording.name.split(".jsa.")[0] + ".jsa")
     try:
         if process.poll() is None:
-            _stop_spark()  # else pyspark 3.5's accumulator server prints the JVM's going
             if process.stdin is not None:
                 process.stdin.close()  # the gateway JVM exits when its standard input ends
             process.wait(timeout=DUMP_TIMEOUT)
