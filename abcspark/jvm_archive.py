@@ -9,8 +9,8 @@ cluster's:
 - with no archive yet, the JVM records one, and when this Python process exits it waits for the
   JVM to write it (about 10-20 s, once per Java and Spark installation) and keeps it only if the
   JVM exited cleanly;
-- with one, the JVM maps it: measured here, the session's start fell from 8.7 s to 3.1 s and the
-  first query's from 4.5 s to 2.7 s (``benchmarks/startup.py``).
+- with one, the JVM maps it: measured here, the JVM's start, the session and the first query
+  took 6.5 s instead of 10.5 s (``benchmarks/startup.py``, README "A fresh process").
 
 The archive (about 150 MB) lives in ``$XDG_CACHE_HOME/abcspark`` (default ``~/.cache/abcspark``),
 keyed by the Java executable and the Spark installation (its folder and jars), so an upgrade or
