@@ -446,8 +446,11 @@ def test_a_cut_generation_is_kept_from_a_quarter_of_n_particles(
         assert progress_lines(stream) == ["generation 1/2", "generation 2/2", "generation 2/2"]
     else:
         assert len(post.history) == 1 and len(post.samples) == n_particles
+        least = 2 if first == math.inf else max(2, n_particles / 4)
+        weak = 0 if first == math.inf else n_particles / 4  # a quarter of generation 0's ESS
         assert warnings == [
-            f"dropping generation 1: max_simulations={budget} was reached with {left} of "
+            f"dropping generation 1 (a cut one is kept from {least:.3g} particles and an ESS "
+            f"of {weak:.3g}): max_simulations={budget} was reached with {left} of "
             f"{n_particles} particles accepted in {left} simulations: acceptance rate 1, so "
             f"the request needs about {n_particles:.2g} simulations; raise epsilon or "
             "max_simulations."
@@ -752,7 +755,47 @@ def test_a_dropped_generation_counts_every_simulation_it_ran(caplog):
     assert post.metadata["n_discarded"] == 5000
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [
-        "dropping generation 1: max_simulations=6,200 cannot be enough with 16 of 140 "
+        "dropping generation 1 (a cut one is kept from 35 particles and an ESS of 35): "
+        "max_simulations=6,200 cannot be enough with 16 of 140 "
         "particles accepted in 1,600 simulations: acceptance rate 0.01, so the request needs "
         "about 1.4e+04 simulations; raise epsilon or max_simulations."
     ]
+
+
+class Lopsided(Scheduled):
+    """Generation 1's first particle carries ``heavy`` times the weight of each other one."""
+
+    def __init__(self, plans, heavy, **settings):
+        super().__init__(plans, **settings)
+        self.heavy = heavy
+
+    def _weights(self, g, theta, proposal):
+        weights = np.ones(len(theta))
+        if g == 1:
+            weights[0] = self.heavy
+        return weights / weights.sum()
+
+
+@pytest.mark.parametrize(("heavy", "kept"), [(1.0, True), (6.0, True), (8.0, False)])
+def test_a_cut_generation_whose_ess_falls_below_a_quarter_of_the_last_is_dropped(
+    heavy, kept, caplog
+):
+    """Generation 0 holds 100 equally weighted particles (ESS 100); generation 1 is cut with
+    40 (enough by count: 25). Its ESS is (heavy + 39)^2 / (heavy^2 + 39): 40 when all are
+    equal, 27.0 at heavy 6 (kept: not under a quarter of 100), 21.4 at heavy 8: dropped, as
+    such a population is worse than the one it would replace (the 10-d accuracy case: ESS 7.7
+    of 117 particles after a generation of ESS 101).
+    """
+    post = Lopsided([(1.0, 100), (1.0, 100)], heavy, n_particles=100, max_simulations=140).run(
+        [0.5], seed=4
+    )
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert post.metadata["n_simulations"] == 140
+    if kept:
+        assert len(post.history) == 2 and len(post.samples) == 40 and warnings == []
+    else:
+        assert len(post.history) == 1 and len(post.samples) == 100
+        assert post.metadata["n_simulations_dropped"] == 40
+        assert warnings[0].startswith(
+            "dropping generation 1 (a cut one is kept from 25 particles and an ESS of 25): "
+        )

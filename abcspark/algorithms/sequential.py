@@ -27,6 +27,7 @@ from abcspark.progress import Progress
 from abcspark.rng import check_seed
 from abcspark.sampling import BudgetExhausted, Sample, sample_until
 from abcspark.validation import optional_seconds, positive_int, real
+from abcspark.weighted import ess
 
 log = logging.getLogger("abcspark")
 
@@ -34,7 +35,8 @@ log = logging.getLogger("abcspark")
 FORECAST_SHARE = 0.8
 """A later generation's first round aims at this share of its forecast need (see sampling)."""
 MIN_LAST_SHARE = 0.25
-"""A generation the budget cuts short is kept if it holds this share of ``n_particles``."""
+"""A generation the budget cuts short is kept if it holds this share of ``n_particles`` and
+of the last generation's ESS."""
 
 
 class SequentialABC(Algorithm):
@@ -54,8 +56,8 @@ class SequentialABC(Algorithm):
         exceeded by more than one batch. The algorithm's plan sizes the last generation to the
         budget left, or stops before a generation the rest cannot buy (it stays unspent); a
         generation the budget still cuts short is kept if it holds ``MIN_LAST_SHARE`` of
-        ``n_particles`` (weighted as any generation), or two particles after a generation at
-        epsilon inf (the prior itself), else dropped.
+        ``n_particles`` (weighted as any generation) and an ESS of ``MIN_LAST_SHARE`` of the
+        last one's, or two particles after a generation at epsilon inf (the prior itself).
     min_acceptance_rate : float
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float
@@ -230,15 +232,14 @@ class SequentialABC(Algorithm):
                 raise BudgetExhausted(
                     budget_message(sample, self.n_particles, self.max_simulations)
                 )
-            least = max(2, MIN_LAST_SHARE * self.n_particles)
-            if run.records[-1].epsilon == np.inf:  # dropped, the result would be the prior
-                least = 2
-            if len(sample.particles) < least:
-                log.warning(
-                    "dropping generation %d: %s",
-                    g,
-                    budget_message(sample, self.n_particles, self.max_simulations),
-                )
+            after_prior = run.records[-1].epsilon == np.inf  # dropped, it would be the prior
+            least = 2 if after_prior else max(2, MIN_LAST_SHARE * self.n_particles)
+            theta = sample.particles[self.problem.prior.names].to_numpy()
+            weak = 0.0 if after_prior else MIN_LAST_SHARE * run.records[-1].ess  # worse: drop
+            if len(theta) < least or ess(self._weights(g, theta, proposal)) < weak:
+                message = budget_message(sample, self.n_particles, self.max_simulations)
+                kept = f"kept from {least:.3g} particles and an ESS of {weak:.3g}"
+                log.warning("dropping generation %d (a cut one is %s): %s", g, kept, message)
                 run.n_dropped += sample.n_simulations + sample.n_discarded
                 return "dropped"
         names = self.problem.prior.names
