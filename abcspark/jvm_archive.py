@@ -70,7 +70,7 @@ def launch(java: Optional[str]) -> None:
             file=sys.stderr,
             flush=True,
         )
-        keep_at_exit(recording, SparkContext._gateway.proc)
+        atexit.register(_at_exit, recording, SparkContext._gateway.proc)
 
 
 def enabled() -> bool:
@@ -120,12 +120,8 @@ def java_options(java: str) -> Tuple[Optional[str], Optional[Path]]:
     return f"-XX:ArchiveClassesAtExit={recording} {QUIET}", recording
 
 
-def keep_at_exit(recording: Path, process: subprocess.Popen) -> None:
-    """At this process's exit, end the JVM, wait for its recording, and keep it if it is whole."""
-    atexit.register(_at_exit, recording, process)
-
-
 def _at_exit(recording: Path, process: subprocess.Popen) -> None:
+    """At this process's exit: stop Spark, then keep the JVM's recording if it is whole."""
     if process.poll() is None:
         _stop_spark()  # else pyspark 3.5's accumulator server prints the JVM's going
     _keep(recording, process)

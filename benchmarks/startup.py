@@ -47,10 +47,6 @@ def _mark(marks: List[list], phase: str) -> None:
     marks.append([phase, time.time()])
 
 
-def _first_python_job(frames):
-    yield from frames
-
-
 def _phases(launched: float, marks: List[list]) -> Dict[str, float]:
     """Seconds per phase, from the launch time and the ``[phase, end time]`` marks."""
     phases, last = {}, launched
@@ -86,6 +82,7 @@ def timeline(
 
     from abcspark import jvm_archive
     from abcspark.session import get_spark, java_executable
+    from abcspark.warm_up import warm_up
 
     _mark(marks, "import pyspark")
     jvm_archive.launch(java_executable())  # as get_spark launches it: with the archive or not
@@ -96,7 +93,7 @@ def timeline(
     _mark(marks, "SparkSession")
     spark.range(0, 4, 1, 2).count()
     _mark(marks, "first query (JVM only)")
-    spark.range(0, 2, 1, 2).mapInPandas(_first_python_job, "id long").toPandas()
+    warm_up(spark).join()  # abcspark's own warm-up job, waited for here
     _mark(marks, "first Python job (workers, pandas, pyarrow)")
     pmc, observed = _pmc(spark, n_particles, generations)
     started = time.time()

@@ -227,6 +227,8 @@ class SequentialABC(Algorithm):
         epsilon, n_particles = plan  # another size than n_particles: the last, sized to the budget
         proposal = self._proposal(g, run.population, epsilon)
         sample = self._sample(g, proposal, epsilon, n_particles, run)
+        theta = sample.particles[self.problem.prior.names].to_numpy()
+        weights = self._weights(g, theta, proposal) if len(theta) >= 2 else None
         if sample.stop != "complete":
             if g == 0:
                 raise BudgetExhausted(
@@ -234,16 +236,13 @@ class SequentialABC(Algorithm):
                 )
             after_prior = run.records[-1].epsilon == np.inf  # dropped, it would be the prior
             least = 2 if after_prior else max(2, MIN_LAST_SHARE * self.n_particles)
-            theta = sample.particles[self.problem.prior.names].to_numpy()
             weak = 0.0 if after_prior else MIN_LAST_SHARE * run.records[-1].ess  # worse: drop
-            if len(theta) < least or ess(self._weights(g, theta, proposal)) < weak:
+            if len(theta) < least or ess(weights) < weak:
                 message = budget_message(sample, self.n_particles, self.max_simulations)
                 kept = f"kept from {least:.3g} particles and an ESS of {weak:.3g}"
                 log.warning("dropping generation %d (a cut one is %s): %s", g, kept, message)
                 run.n_dropped += sample.n_simulations + sample.n_discarded
                 return "dropped"
-        names = self.problem.prior.names
-        weights = self._weights(g, sample.particles[names].to_numpy(), proposal)
         run.population = (
             sample.particles.drop(columns=["batch", "index"]).assign(weight=weights)
         ).reset_index(drop=True)
