@@ -29,11 +29,13 @@ setup(
         "plots": ["matplotlib>=3.6"],
         "mpi": ["mpi4py>=3.1"],
         "arviz": ["arviz>=0.17"],  # Posterior.to_arviz
+        "scipy": ["scipy>=1.9"],  # scipy.stats priors (abcspark/scipy_prior.py)
         "dev": [
             "pyspark>=3.5",
             "findspark>=2.0",
             "matplotlib>=3.6",
             "pytest>=7",
+            "scipy>=1.9",  # tests/test_scipy_prior.py
             "hypothesis>=6.100",  # well-kept property-based testing: tests/test_properties.py
             "ruff>=0.6",
             "nbclient>=0.10",

@@ -26,6 +26,7 @@ from abcspark.priors import (
     Normal,
     Poisson,
     Prior,
+    ScipyDistribution,
     TruncatedNormal,
     Uniform,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "Prior",
     "RejectionABC",
     "ScaledEuclidean",
+    "ScipyDistribution",
     "SimulationError",
     "TruncatedNormal",
     "Uniform",

@@ -9,6 +9,7 @@ from abcspark.discrete import Categorical, Poisson
 from abcspark.distributions import Distribution, as_rows, check_draw
 from abcspark.multivariate import MultivariateNormal
 from abcspark.rows import RESERVED
+from abcspark.scipy_prior import ScipyDistribution, is_scipy_frozen
 
 __all__ = [
     "RESERVED_NAMES",
@@ -21,6 +22,7 @@ __all__ = [
     "MultivariateNormal",
     "Normal",
     "Poisson",
+    "ScipyDistribution",
     "TruncatedNormal",
     "Uniform",
 ]
@@ -34,8 +36,10 @@ class Prior:
 
     Parameters
     ----------
-    **named : Distribution
-        One component per parameter; their order is the column order of theta.
+    **named : Distribution or frozen scipy.stats distribution
+        One component per parameter; their order is the column order of theta. A frozen
+        ``scipy.stats`` distribution (``scipy.stats.norm(0, 1)``) is wrapped in a
+        `ScipyDistribution`.
 
     Attributes
     ----------
@@ -51,7 +55,7 @@ class Prior:
     Raises
     ------
     TypeError
-        If a component is not a `Distribution`.
+        If a component is neither a `Distribution` nor a frozen univariate scipy distribution.
     ValueError
         If there is no component, a name is in `RESERVED_NAMES` or starts with ``_``, or two
         columns share a name.
@@ -79,6 +83,7 @@ class Prior:
         self.names: list[str] = []
         self.discrete_names: list[str] = []
         for name, dist in named.items():
+            dist = ScipyDistribution(dist) if is_scipy_frozen(dist) else dist
             _check_component(name, dist)
             columns = [f"{name}_{i}" for i in range(dist.dim)] if dist._vector else [name]
             self.components[name] = dist
@@ -145,7 +150,7 @@ def _check_component(name: str, dist: object) -> None:
     if not isinstance(dist, Distribution):
         raise TypeError(
             f"Prior component {name!r} must be a Distribution (got {dist!r} that is a "
-            f"{type(dist)}); use e.g. Uniform(0, 1)."
+            f"{type(dist)}); use e.g. Uniform(0, 1) or a frozen scipy.stats.uniform(0, 1)."
         )
     if name in RESERVED_NAMES or name.startswith("_"):
         raise ValueError(
