@@ -30,12 +30,14 @@ setup(
         "mpi": ["mpi4py>=3.1"],
         "arviz": ["arviz>=0.17"],  # Posterior.to_arviz
         "scipy": ["scipy>=1.9"],  # scipy.stats priors (abcspark/scipy_prior.py)
+        "mlflow": ["mlflow-skinny>=2.10"],  # MLflowLogger (abcspark/tracking.py)
         "dev": [
             "pyspark>=3.5",
             "findspark>=2.0",
             "matplotlib>=3.6",
             "pytest>=7",
             "scipy>=1.9",  # tests/test_scipy_prior.py
+            "mlflow-skinny>=2.10",  # tests/test_callbacks.py, against a local file store
             "hypothesis>=6.100",  # well-kept property-based testing: tests/test_properties.py
             "ruff>=0.6",
             "nbclient>=0.10",

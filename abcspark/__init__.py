@@ -11,6 +11,7 @@ from abcspark._version import __version__
 from abcspark.adaptive import AdaptiveEuclidean
 from abcspark.algorithms import PMCABC, RejectionABC
 from abcspark.batch import SimulationError
+from abcspark.callbacks import Callback
 from abcspark.distances import Distance, Euclidean, Manhattan, ScaledEuclidean
 from abcspark.engines import Engine, task_cpus
 from abcspark.history import GenerationRecord
@@ -32,11 +33,13 @@ from abcspark.priors import (
 )
 from abcspark.sampling import BudgetExhausted
 from abcspark.session import get_spark
+from abcspark.tracking import MLflowLogger
 
 __all__ = [
     "AdaptiveEuclidean",
     "Beta",
     "BudgetExhausted",
+    "Callback",
     "Categorical",
     "Distance",
     "Engine",
@@ -47,6 +50,7 @@ __all__ = [
     "Kernel",
     "LocalKernel",
     "LogNormal",
+    "MLflowLogger",
     "Manhattan",
     "MultivariateNormal",
     "Normal",

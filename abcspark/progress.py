@@ -12,6 +12,7 @@ import html
 import sys
 from typing import Any, List, Optional
 
+from abcspark.callbacks import Callback
 from abcspark.history import GenerationRecord
 
 COLUMNS = (
@@ -33,7 +34,7 @@ def _in_jupyter() -> bool:
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
-class Progress:
+class Progress(Callback):
     """Show generation, epsilon, acceptance rate, simulations and time left, updated in place.
 
     Parameters
@@ -51,7 +52,7 @@ class Progress:
     >>> record = GenerationRecord(generation=0, epsilon=float("inf"), n_proposals=1000,
     ...     n_simulations=1000, acceptance_rate=1.0, ess=1000.0, n_failed=0, n_discarded=0,
     ...     seconds=2.0)
-    >>> progress.update(record)
+    >>> progress.on_generation(record)
     >>> print(progress.line())  # doctest: +NORMALIZE_WHITESPACE
     [#####               ] generation 1/4  epsilon inf  acceptance 100.00%
     simulations 1,000  2 s, ~6 s left
@@ -125,12 +126,12 @@ class Progress:
             f"<tbody>{rows}</tbody></table></div>"
         )
 
-    def update(self, record: GenerationRecord) -> None:
+    def on_generation(self, record: GenerationRecord) -> None:
         """Redraw with the record of the generation that just ended."""
         self.records.append(record)
         self._draw()
 
-    def close(self) -> None:
+    def on_run_end(self, posterior: Optional[Any]) -> None:
         """Mark the run finished (the bar fills even if it stopped early) and end the line."""
         self.finished = True
         self._draw()

@@ -179,3 +179,35 @@ def normalised_weights(weights: Any, n: int) -> np.ndarray:
         values = values / values.max()
         total = values.sum()
     return values / total
+
+
+def rejection_mode(epsilon: Any, n_samples: Any, n_simulations: Any, quantile: Any) -> tuple:
+    """`RejectionABC.run`'s stopping mode the arguments ask for, and the arguments as plain numbers.
+
+    Raises
+    ------
+    ValueError
+        For a bad value, or a combination that is not one of the three modes.
+    """
+    given = tuple(v is not None for v in (epsilon, n_samples, n_simulations, quantile))
+    modes = {
+        (True, True, False, False): "until",
+        (False, False, True, True): "quantile",
+        (True, False, True, False): "budget",
+    }
+    if given not in modes:
+        raise ValueError(
+            "run needs one stopping mode (got "
+            f"epsilon={epsilon}, n_samples={n_samples}, n_simulations={n_simulations}, "
+            f"quantile={quantile}); pass epsilon and n_samples, quantile and n_simulations, or "
+            "epsilon and n_simulations."
+        )
+    if epsilon is not None:
+        epsilon = real("epsilon", epsilon, 0, example="0.5")
+    if quantile is not None:
+        quantile = real("quantile", quantile, 0, 1, open_low=True, example="0.01")
+    if n_samples is not None:
+        n_samples = positive_int("n_samples", n_samples)
+    if n_simulations is not None:
+        n_simulations = positive_int("n_simulations", n_simulations, "100_000")
+    return modes[given], epsilon, n_samples, n_simulations, quantile

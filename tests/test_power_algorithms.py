@@ -90,8 +90,9 @@ def rejection(**problem) -> RejectionABC:
 )
 def test_rejection_run_arguments_are_refused_with_the_exact_message(kwargs, message):
     """Kills ``RejectionABC.run`` #13, #15, #18-#21 (the name and example of
-    ``max_simulations``'s message) and ``_mode`` #29, #33, #37 (``epsilon``'s example), #45,
-    #51, #57 (``quantile``'s), #68, #70, #73-#76 (``n_simulations``' name and example)."""
+    ``max_simulations``'s message) and ``rejection_mode`` (then ``_mode``) #29, #33, #37
+    (``epsilon``'s example), #45, #51, #57 (``quantile``'s), #68, #70, #73-#76
+    (``n_simulations``' name and example)."""
     with pytest.raises(ValueError, match=exact(message)):
         rejection().run([0.5], seed=1, **kwargs)
 
@@ -148,7 +149,8 @@ def test_rejection_metadata_records_the_stopping_rule(kwargs, mode):
     not given) and the batch size used, besides the problem's settings.
 
     Kills ``RejectionABC.run`` #93-#104 (a stopping argument renamed, None or left out), #110,
-    #119 (the problem's settings alone) and ``_mode`` #21, #22 (the ``budget`` mode renamed).
+    #119 (the problem's settings alone) and ``rejection_mode`` (then ``_mode``) #21, #22 (the
+    ``budget`` mode renamed).
     """
     post = rejection(batch_size=20).run([0.5], seed=4, **kwargs)
     stopping = {**dict(epsilon=None, n_samples=None, n_simulations=None, quantile=None), **kwargs}

@@ -31,8 +31,8 @@ def record(generation, seconds=2.0):
 
 def test_line_shows_the_last_generation_and_the_time_left():
     progress = Progress(5, enabled=False)
-    progress.update(record(0, seconds=1.0))
-    progress.update(record(1, seconds=3.0))
+    progress.on_generation(record(0, seconds=1.0))
+    progress.on_generation(record(1, seconds=3.0))
     line = progress.line()
     assert line.startswith("[" + "#" * 8 + " " * 12 + "] generation 2/5")
     assert "epsilon 10  acceptance 50.00%  simulations 2,000" in line
@@ -43,9 +43,9 @@ def test_line_shows_the_last_generation_and_the_time_left():
 
 def test_closing_early_fills_the_bar_and_says_done():
     progress = Progress(5, enabled=False)
-    progress.update(record(0))
-    progress.update(record(1))
-    progress.close()
+    progress.on_generation(record(0))
+    progress.on_generation(record(1))
+    progress.on_run_end(None)
     assert progress.line().startswith("[" + "#" * 20 + "] generation 2/5")
     assert progress.line().endswith(", done")
     assert '<progress value="2" max="2"' in progress.html()
@@ -55,7 +55,7 @@ def test_closing_early_fills_the_bar_and_says_done():
 def test_html_has_a_bar_and_one_row_per_generation():
     progress = Progress(4, enabled=False)
     for g in range(3):
-        progress.update(record(g))
+        progress.on_generation(record(g))
     page = progress.html()
     assert '<progress value="3" max="4"' in page
     rows = re.findall(r"<tr>(.*?)</tr>", page.split("<tbody>")[1])
@@ -69,9 +69,9 @@ def test_terminal_line_is_rewritten_in_place(monkeypatch):
     stream = io.StringIO()
     monkeypatch.setattr("sys.stderr", stream)
     progress = Progress(3, enabled=True)
-    progress.update(record(0))
-    progress.update(record(1))
-    progress.close()
+    progress.on_generation(record(0))
+    progress.on_generation(record(1))
+    progress.on_run_end(None)
     written = stream.getvalue()
     assert written.count("\r") == 3 and written.endswith(", done\n")
     assert written.count("\n") == 1
@@ -82,8 +82,8 @@ def test_disabled_writes_nothing(monkeypatch):
     stream = io.StringIO()
     monkeypatch.setattr("sys.stderr", stream)
     progress = Progress(3, enabled=False)
-    progress.update(record(0))
-    progress.close()
+    progress.on_generation(record(0))
+    progress.on_run_end(None)
     assert stream.getvalue() == ""
 
 

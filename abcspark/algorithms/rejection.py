@@ -5,24 +5,20 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from abcspark.algorithms.base import Algorithm
 from abcspark.budget import budget_message
+from abcspark.callbacks import Callback, Callbacks
 from abcspark.history import GenerationRecord
 from abcspark.posterior import Posterior
 from abcspark.priors import Prior
 from abcspark.problem import Problem, auto_batch_size
 from abcspark.rng import check_seed
-from abcspark.sampling import (
-    BudgetExhausted,
-    Sample,
-    sample_best,
-    sample_until,
-)
-from abcspark.validation import positive_int, real
+from abcspark.sampling import BudgetExhausted, Sample, sample_best, sample_until
+from abcspark.validation import positive_int, rejection_mode
 
 log = logging.getLogger("abcspark")
 
@@ -115,6 +111,7 @@ class RejectionABC(Algorithm):
         quantile: Optional[float] = None,
         max_simulations: int = 10**9,
         seed: Optional[int] = None,
+        callbacks: Optional[Sequence[Callback]] = None,
     ) -> Posterior:
         """Sample the ABC posterior for ``observed``.
 
@@ -137,6 +134,8 @@ class RejectionABC(Algorithm):
             request impossible within it.
         seed : int, optional
             Keys all randomness; None draws one (recorded in ``posterior.metadata``).
+        callbacks : list of Callback, optional
+            Told of the run's start, its one generation and its end (:class:`~abcspark.Callback`).
 
         Returns
         -------
@@ -149,11 +148,35 @@ class RejectionABC(Algorithm):
             On a bad combination of arguments, bad ``observed``, a failing simulator, or
             (:class:`~abcspark.BudgetExhausted`) when ``max_simulations`` runs out.
         """
-        mode, epsilon, n_samples, n_simulations, quantile = _mode(
+        mode, epsilon, n_samples, n_simulations, quantile = rejection_mode(
             epsilon, n_samples, n_simulations, quantile
         )
         seed = check_seed(seed)
         max_simulations = positive_int("max_simulations", max_simulations, "10**9")
+        stopping = dict(
+            epsilon=epsilon, n_samples=n_samples, n_simulations=n_simulations, quantile=quantile
+        )
+        watchers = Callbacks(callbacks)
+        watchers.on_run_start(self, seed)
+        try:
+            posterior = self._run(observed, seed, mode, stopping, max_simulations, watchers)
+        except BaseException:
+            watchers.on_run_end(None)
+            raise
+        watchers.on_run_end(posterior)
+        return posterior
+
+    def _run(
+        self,
+        observed: Any,
+        seed: int,
+        mode: str,
+        stopping: dict,
+        max_simulations: int,
+        watchers: Callbacks,
+    ) -> Posterior:
+        epsilon, n_samples = stopping["epsilon"], stopping["n_samples"]
+        n_simulations, quantile = stopping["n_simulations"], stopping["quantile"]
         started = time.perf_counter()
         batch_size = self._batch_size(n_samples or n_simulations, n_simulations, max_simulations)
         observed, distance = self.problem.prepare(observed, seed)
@@ -177,13 +200,12 @@ class RejectionABC(Algorithm):
                 "raise epsilon or n_simulations, or use quantile= instead."
             )
         seconds = time.perf_counter() - started
-        stopping = dict(
-            epsilon=epsilon, n_samples=n_samples, n_simulations=n_simulations, quantile=quantile
-        )
+        record = _record(sample, threshold if mode != "quantile" else None, seconds)
+        watchers.on_generation(record)
         return self._posterior(
             sample.particles,
             np.ones(len(sample.particles)),
-            [_record(sample, threshold if mode != "quantile" else None, seconds)],
+            [record],
             engine,
             observed,
             settings={**self.settings(), **stopping, "batch_size": batch_size},
@@ -252,35 +274,3 @@ def _record(sample: Sample, epsilon: Optional[float], seconds: float) -> Generat
         n_discarded=sample.n_discarded,
         seconds=seconds,
     )
-
-
-def _mode(epsilon: Any, n_samples: Any, n_simulations: Any, quantile: Any) -> tuple:
-    """The stopping mode the arguments ask for, and the arguments as plain numbers.
-
-    Raises
-    ------
-    ValueError
-        For a bad value, or a combination that is not one of the three modes.
-    """
-    given = tuple(v is not None for v in (epsilon, n_samples, n_simulations, quantile))
-    modes = {
-        (True, True, False, False): "until",
-        (False, False, True, True): "quantile",
-        (True, False, True, False): "budget",
-    }
-    if given not in modes:
-        raise ValueError(
-            "run needs one stopping mode (got "
-            f"epsilon={epsilon}, n_samples={n_samples}, n_simulations={n_simulations}, "
-            f"quantile={quantile}); pass epsilon and n_samples, quantile and n_simulations, or "
-            "epsilon and n_simulations."
-        )
-    if epsilon is not None:
-        epsilon = real("epsilon", epsilon, 0, example="0.5")
-    if quantile is not None:
-        quantile = real("quantile", quantile, 0, 1, open_low=True, example="0.01")
-    if n_samples is not None:
-        n_samples = positive_int("n_samples", n_samples)
-    if n_simulations is not None:
-        n_simulations = positive_int("n_simulations", n_simulations, "100_000")
-    return modes[given], epsilon, n_samples, n_simulations, quantile

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
+import numpy as np
 import pandas as pd
 
+from abcspark.checkpoint import Checkpoint
 from abcspark.engines import Engine
 from abcspark.history import GenerationRecord
 
@@ -29,3 +31,25 @@ class Run:
     def n_used(self) -> int:
         """Simulator calls so far, counted or discarded."""
         return sum(r.n_simulations + r.n_discarded for r in self.records) + self.n_dropped
+
+
+def open_checkpoint(path: Optional[str], algorithm: Any, run: Run) -> Optional[Checkpoint]:
+    """The checkpoint of ``algorithm``'s run at ``path``, opened (locked); None without a path."""
+    if path is None:
+        return None
+    if algorithm.problem.adaptive:
+        raise ValueError(
+            "checkpoint must be None with an adaptive distance (got a path); its refitted "
+            "scales are not saved yet: use ScaledEuclidean to checkpoint."
+        )
+    observed = run.observed
+    described = observed.tolist() if isinstance(observed, np.ndarray) else repr(observed)
+    problem = {
+        "algorithm": algorithm.name,
+        "seed": run.seed,
+        "settings": algorithm.settings(),
+        "observed": described,
+    }
+    store = Checkpoint(path, problem, getattr(run.engine, "spark", None))
+    store.open()
+    return store

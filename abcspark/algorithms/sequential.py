@@ -1,7 +1,8 @@
 """The loop of a population algorithm: generations of weighted particles, a falling epsilon.
 
 :class:`SequentialABC` owns resume from a checkpoint, one generation after another, each
-checkpointed and shown in the progress display, until a stop rule holds, and the posterior.
+checkpointed and told to the callbacks (the progress display first), until a stop rule holds,
+and the posterior.
 An algorithm on it supplies three hooks: the next epsilon, the proposal, and the weights of the
 accepted particles (:class:`~abcspark.PMCABC` is a page of them).
 """
@@ -10,15 +11,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from abcspark.adaptive import refit
 from abcspark.algorithms.base import Algorithm
-from abcspark.algorithms.run import Run
+from abcspark.algorithms.run import Run, open_checkpoint
 from abcspark.budget import budget_message
+from abcspark.callbacks import Callback, Callbacks
 from abcspark.checkpoint import Checkpoint
 from abcspark.history import GenerationRecord, forecast_rate
 from abcspark.posterior import Posterior
@@ -127,7 +129,12 @@ class SequentialABC(Algorithm):
         raise NotImplementedError
 
     def run(
-        self, observed: Any, *, seed: Optional[int] = None, checkpoint: Optional[str] = None
+        self,
+        observed: Any,
+        *,
+        seed: Optional[int] = None,
+        checkpoint: Optional[str] = None,
+        callbacks: Optional[Sequence[Callback]] = None,
     ) -> Posterior:
         """Run on ``observed``; resume from ``checkpoint`` if it holds earlier generations.
 
@@ -140,6 +147,9 @@ class SequentialABC(Algorithm):
         checkpoint : str, optional
             Folder or URI where each finished generation is saved atomically; a rerun of the
             same call resumes after the last whole generation and ends with the same posterior.
+        callbacks : list of Callback, optional
+            Told of the run's start, each generation and its end (:class:`~abcspark.Callback`),
+            after the progress display; e.g. ``[abcspark.MLflowLogger()]``.
 
         Returns
         -------
@@ -152,12 +162,24 @@ class SequentialABC(Algorithm):
                 "same seed, e.g. run(observed, seed=1, checkpoint=path)."
             )
         seed = check_seed(seed)
+        watchers = Callbacks(callbacks)
+        watchers.callbacks.insert(0, Progress(self.generations, self.progress, self.name))
+        watchers.on_run_start(self, seed)
+        try:
+            posterior = self._run(observed, seed, checkpoint, watchers)
+        except BaseException:
+            watchers.on_run_end(None)
+            raise
+        watchers.on_run_end(posterior)
+        return posterior
+
+    def _run(self, observed: Any, seed: int, path: Optional[str], watchers: Callbacks) -> Posterior:
         started = time.perf_counter()
         observed, distance = self.problem.prepare(observed, seed)
         run = Run(observed, distance, self.problem.engine(), seed, started)
-        store = self._checkpoint(checkpoint, run)
+        store = open_checkpoint(path, self, run)
         try:
-            stop = self._generations(run, store)
+            stop = self._generations(run, store, watchers)
         finally:
             if store is not None:
                 store.close()  # the folder's lock, also when a generation raised
@@ -173,43 +195,21 @@ class SequentialABC(Algorithm):
             wall_seconds=time.perf_counter() - started,
         )
 
-    def _generations(self, run: Run, store: Optional[Checkpoint]) -> str:
+    def _generations(self, run: Run, store: Optional[Checkpoint], watchers: Callbacks) -> str:
         """Resume, then run generations until a stop rule holds; return its name."""
         if store is not None:
             run.population, run.records = store.resume()
         stop = self._stop_reason(run) if run.records else None
-        progress = Progress(self.generations, self.progress, self.name)
         for record in run.records:
-            progress.update(record)
+            watchers.on_generation(record)
         while stop is None:
             stop = self._generation(len(run.records), run)
             if stop not in ("dropped", "unaffordable"):
                 if store is not None:
                     store.save(run.records[-1].generation, run.population, run.records[-1])
-                progress.update(run.records[-1])
+                watchers.on_generation(run.records[-1])
                 stop = stop or self._stop_reason(run)
-        progress.close()
         return stop
-
-    def _checkpoint(self, path: Optional[str], run: Run) -> Optional[Checkpoint]:
-        if path is None:
-            return None
-        if self.problem.adaptive:
-            raise ValueError(
-                "checkpoint must be None with an adaptive distance (got a path); its refitted "
-                "scales are not saved yet: use ScaledEuclidean to checkpoint."
-            )
-        observed = run.observed
-        described = observed.tolist() if isinstance(observed, np.ndarray) else repr(observed)
-        problem = {
-            "algorithm": self.name,
-            "seed": run.seed,
-            "settings": self.settings(),
-            "observed": described,
-        }
-        store = Checkpoint(path, problem, getattr(run.engine, "spark", None))
-        store.open()
-        return store
 
     def _generation(self, g: int, run: Run) -> Optional[str]:
         """Sample generation ``g`` into ``run``; a stop reason if the budget ended it.
