@@ -11,6 +11,13 @@ VERSION = next(
     if line.startswith("__version__")
 )
 
+DOCS = [
+    "sphinx>=7.2,<7.3",
+    "docutils>=0.18.1,<=0.19",
+    "myst-parser>=2,<3",  # the README as the user guide
+    "myst-nb>=1,<1.2",  # the notebooks as pages
+]
+
 setup(
     name="abcspark",
     version=VERSION,
@@ -31,6 +38,9 @@ setup(
         "arviz": ["arviz>=0.17"],  # Posterior.to_arviz
         "scipy": ["scipy>=1.9"],  # scipy.stats priors (abcspark/scipy_prior.py)
         "mlflow": ["mlflow-skinny>=2.10"],  # MLflowLogger (abcspark/tracking.py)
+        # The documentation site (docs/). Sphinx 7.2 and docutils 0.19: the awscli of the EMR
+        # tests pins docutils <= 0.19, and both live in the dev environment.
+        "docs": DOCS,
         "dev": [
             "pyspark>=3.5",
             "findspark>=2.0",
@@ -38,6 +48,7 @@ setup(
             "pytest>=7",
             "scipy>=1.9",  # tests/test_scipy_prior.py
             "mlflow-skinny>=2.10",  # tests/test_callbacks.py, against a local file store
+            *DOCS,  # tests/test_docs.py builds the site
             "hypothesis>=6.100",  # well-kept property-based testing: tests/test_properties.py
             "ruff>=0.6",
             "nbclient>=0.10",

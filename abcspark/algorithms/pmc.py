@@ -29,8 +29,9 @@ class PMCABC(SequentialABC):
 
     Parameters
     ----------
-    prior, simulate, distance, vectorized, on_error, batch_timeout, engine, parallelism, spark,
-    keep_statistics
+    prior, simulate, distance, vectorized, on_error, batch_timeout
+        As for :class:`~abcspark.RejectionABC`.
+    engine, parallelism, spark, keep_statistics
         As for :class:`~abcspark.RejectionABC`.
     batch_size : int, optional
         Proposals per batch; by default a tenth of ``n_particles``, between 10 and 1,000, and at
