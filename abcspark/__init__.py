@@ -18,6 +18,7 @@ from abcspark.history import GenerationRecord
 from abcspark.kernels import GaussianKernel, Kernel, LocalKernel, OLCMKernel
 from abcspark.nested import nested
 from abcspark.posterior import Posterior
+from abcspark.predictive_check import PredictiveCheck
 from abcspark.priors import (
     Beta,
     Categorical,
@@ -58,6 +59,7 @@ __all__ = [
     "PMCABC",
     "Poisson",
     "Posterior",
+    "PredictiveCheck",
     "Prior",
     "RejectionABC",
     "ScaledEuclidean",

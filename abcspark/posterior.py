@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -281,12 +281,14 @@ class Posterior:
 
         return plot_posterior(self, path, **options)
 
-    def to_arviz(self) -> Any:
-        """An ArviZ ``InferenceData`` of the particles, resampled to equal weights.
+    def predict(self, simulate: Callable, n: int, **options: Any) -> Any:
+        """A posterior predictive check, ``n`` simulations (:func:`abcspark.predictive.predict`)."""
+        from abcspark.predictive import predict
 
-        Requires the optional ``arviz`` package. Systematic resampling with a fixed offset
-        keeps the result deterministic.
-        """
+        return predict(self, simulate, n, **options)
+
+    def to_arviz(self) -> Any:
+        """ArviZ ``InferenceData``: particles systematically resampled to equal weights (arviz)."""
         try:
             import arviz
         except ImportError:

@@ -18,6 +18,9 @@ PILOT = 1
 """Stream of the driver's dry run and prior-predictive pilot run."""
 DRAWS = 2
 """Stream of draws from a finished posterior (``Posterior.sample``)."""
+PREDICTIVE = 3
+"""Stream of the simulations of a posterior predictive check (``Posterior.predict``): batch
+``b`` of them simulates with ``batch_rng(seed, 0, b, stream=PREDICTIVE)``."""
 
 
 def batch_rng(
@@ -34,7 +37,8 @@ def batch_rng(
     batch : int
         The batch number within the generation.
     stream : int, optional
-        ``SIMULATION`` for batches, ``PILOT`` for the driver's dry and pilot runs.
+        ``SIMULATION`` for batches, ``PILOT`` for the driver's dry and pilot runs, ``DRAWS``
+        and ``PREDICTIVE`` for draws and predictive simulations of a finished posterior.
 
     Returns
     -------
