@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -58,30 +59,55 @@ class GaussianMixture:
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Draw ``n`` proposals: resample by weight, then perturb. Returns ``(n, d)``."""
-        picks = rng.choice(len(self.particles), size=n, p=self.weights)
+        return self.perturb(rng.choice(len(self.particles), size=n, p=self.weights), rng)
+
+    def perturb(self, picks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The particles at ``picks (n,)``, each moved by its Gaussian: ``(n, d)``."""
+        n = len(picks)
         z = rng.standard_normal((n, self.particles.shape[1]))
         if self.chol.ndim == 3:
             return self.particles[picks] + np.einsum("nij,nj->ni", self.chol[picks], z)
-        return self.particles[picks] + z @ self.chol.T
+        return self.particles[picks] + np.einsum("ij,nj->ni", self.chol, z)
 
     def log_density(self, theta: np.ndarray) -> np.ndarray:
         """``log sum_j w_j N(theta | particle_j, cov_j)`` for ``theta (m, d)`` -> ``(m,)``."""
         n, d = self.particles.shape
-        inv = np.linalg.inv(self.chol)
-        log_det = np.log(np.diagonal(self.chol, axis1=-2, axis2=-1)).sum(axis=-1)
-        log_norm = np.log(self.weights) - log_det - 0.5 * d * math.log(2 * math.pi)
         rows = max(1, CHUNK_FLOATS // (n * d))
         out = np.empty(len(theta))
         for start in range(0, len(theta), rows):
-            diff = theta[start : start + rows, None, :] - self.particles[None, :, :]
-            if inv.ndim == 3:
-                z = np.einsum("nij,rnj->rni", inv, diff)
-            else:
-                z = diff @ inv.T
-            log_terms = log_norm - 0.5 * np.einsum("rni,rni->rn", z, z)
-            peak = log_terms.max(axis=1)
-            out[start : start + rows] = peak + np.log(np.exp(log_terms - peak[:, None]).sum(axis=1))
+            out[start : start + rows] = log_sum_exp(self.log_terms(theta[start : start + rows]))
         return out
+
+    def log_terms(self, theta: np.ndarray) -> np.ndarray:
+        """``log w_j + log N(theta_r | particle_j, cov_j)``, ``(r, n)``, for rows ``theta``."""
+        inv, log_norm, white = self._whitening
+        if white is None:  # one covariance per particle
+            diff = theta[:, None, :] - self.particles[None, :, :]
+            z = np.einsum("nij,rnj->rni", inv, diff)
+        else:  # inv (theta - particle) = inv theta - inv particle: d^2 work per row, not n d^2
+            z = np.einsum("ij,rj->ri", inv, theta)[:, None, :] - white[None, :, :]
+        return log_norm - 0.5 * np.einsum("rni,rni->rn", z, z)
+
+    @cached_property
+    def _whitening(self) -> tuple:
+        """The inverse Cholesky factors, ``log w_j - log det_j - d/2 log 2 pi`` and, with one
+        covariance, the whitened particles; once per mixture.
+
+        Products are ``einsum`` loops, not BLAS: BLAS picks its kernels by CPU, so its bits
+        differ between machines, and a batch must give the same bits on any executor.
+        """
+        d = self.particles.shape[1]
+        log_det = np.log(np.diagonal(self.chol, axis1=-2, axis2=-1)).sum(axis=-1)
+        log_norm = np.log(self.weights) - log_det - 0.5 * d * math.log(2 * math.pi)
+        inv = np.linalg.inv(self.chol)
+        white = None if inv.ndim == 3 else np.einsum("ij,nj->ni", inv, self.particles)
+        return inv, log_norm, white
+
+
+def log_sum_exp(log_terms: np.ndarray) -> np.ndarray:
+    """``log sum_j exp(log_terms[r, j])`` per row, ``(r,)``, without overflow."""
+    peak = log_terms.max(axis=1)
+    return peak + np.log(np.exp(log_terms - peak[:, None]).sum(axis=1))
 
 
 class Kernel(ABC):
