@@ -47,7 +47,8 @@ class MultivariateNormal(Distribution):
         self._log_norm = np.log(np.diag(self._chol)).sum() + 0.5 * d * LOG_2PI
 
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return self.mean + rng.standard_normal((n, self.dim)) @ self._chol.T
+        # einsum, not BLAS: the same bits on every CPU (see kernels.GaussianMixture)
+        return self.mean + np.einsum("ij,nj->ni", self._chol, rng.standard_normal((n, self.dim)))
 
     def _in_support(self, v: np.ndarray) -> np.ndarray:
         return np.isfinite(v).all(axis=1)
