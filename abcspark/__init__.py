@@ -12,6 +12,7 @@ from abcspark.adaptive import AdaptiveEuclidean
 from abcspark.algorithms import PMCABC, RejectionABC
 from abcspark.batch import SimulationError
 from abcspark.callbacks import Callback
+from abcspark.discrete_kernels import DiscreteRandomWalk
 from abcspark.distances import Distance, Euclidean, Manhattan, ScaledEuclidean
 from abcspark.engines import Engine, task_cpus
 from abcspark.history import GenerationRecord
@@ -42,6 +43,7 @@ __all__ = [
     "BudgetExhausted",
     "Callback",
     "Categorical",
+    "DiscreteRandomWalk",
     "Distance",
     "Engine",
     "Euclidean",

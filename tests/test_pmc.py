@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from abcspark import PMCABC, MultivariateNormal, Normal, Poisson, Prior, Uniform, kernels
+from abcspark import PMCABC, MultivariateNormal, Normal, Prior, Uniform, kernels
 from abcspark.budget import epsilon_for_rate, fit_budget
 from abcspark.engines import LocalEngine
 from abcspark.examples import NormalMean, height_problem
@@ -306,13 +306,6 @@ def test_explicit_epsilon_schedule():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PMCABC(MODEL.prior, MODEL, engine="numpy", **kwargs)
-
-
-def test_discrete_prior_is_refused_with_a_fix():
-    with pytest.raises(
-        ValueError, match=r"continuous parameters \(got discrete \['k'\]\); use RejectionABC"
-    ):
-        PMCABC(Prior(k=Poisson(3.0), m=Normal(0, 1)), MODEL, engine="numpy")
 
 
 def test_checkpoint_needs_a_seed(tmp_path):

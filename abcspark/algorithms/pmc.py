@@ -10,6 +10,7 @@ import pandas as pd
 from abcspark.algorithms.run import Run
 from abcspark.algorithms.sequential import SequentialABC
 from abcspark.budget import epsilon_for_rate, fit_budget
+from abcspark.discrete_kernels import DiscreteRandomWalk, mixed_proposal
 from abcspark.history import forecast_rate
 from abcspark.kernels import as_kernel, importance_weights
 from abcspark.priors import Prior
@@ -75,6 +76,11 @@ class PMCABC(SequentialABC):
         :class:`~abcspark.LocalKernel` (nearest neighbours' covariance), or a user's
         :class:`~abcspark.Kernel`. The default measured closest to the exact posteriors per
         simulation (README, "Accuracy"); ``'olcm'`` needs the fewest simulations to an epsilon.
+        With discrete parameters it proposes the continuous ones only.
+    discrete_kernel : DiscreteRandomWalk, optional
+        Integer steps for the discrete parameters (`~abcspark.Poisson`,
+        `~abcspark.Categorical`), from the same resampled particle as the kernel's move;
+        default ``DiscreteRandomWalk()``.
     progress : bool, optional
         Progress display per generation; default on in Jupyter and in a terminal.
 
@@ -114,6 +120,7 @@ class PMCABC(SequentialABC):
         min_epsilon_difference: float = 0.0,
         max_walltime: Optional[float] = None,
         kernel: Any = "silverman",
+        discrete_kernel: Optional[DiscreteRandomWalk] = None,
         progress: Optional[bool] = None,
         **problem: Any,
     ):
@@ -128,10 +135,12 @@ class PMCABC(SequentialABC):
             max_walltime=max_walltime,
             progress=progress,
         )
-        if prior.discrete_names:
-            raise ValueError(
-                f"PMCABC's Gaussian kernel needs continuous parameters (got discrete "
-                f"{prior.discrete_names}); use RejectionABC for discrete parameters."
+        self.discrete = np.isin(prior.names, prior.discrete_names)
+        self.discrete_kernel = discrete_kernel or DiscreteRandomWalk()
+        if not isinstance(self.discrete_kernel, DiscreteRandomWalk):
+            raise TypeError(
+                f"discrete_kernel must be a DiscreteRandomWalk (got {discrete_kernel!r}); use "
+                "e.g. DiscreteRandomWalk(scale=1.0)."
             )
         self.epsilon_quantile = real(
             "epsilon_quantile", epsilon_quantile, 0, 1, open_low=True, open_high=True, example="0.5"
@@ -156,6 +165,7 @@ class PMCABC(SequentialABC):
             "epsilons": self.epsilons,
             "target_acceptance_rate": self.target_acceptance_rate,
             "kernel": self.kernel.to_dict(),
+            **({"discrete_kernel": self.discrete_kernel.to_dict()} if self.discrete.any() else {}),
         }
 
     def _plan(self, g: int, run: Run) -> Optional[Tuple[float, int]]:
@@ -192,12 +202,15 @@ class PMCABC(SequentialABC):
             return self.problem.prior
         # A particle whose weight underflowed to 0 is never proposed from: the kernel skips it.
         live = population[population["weight"].to_numpy() > 0]
-        return self.kernel.fit(
+        fitted = (
             live[self.problem.prior.names].to_numpy(),
             live["weight"].to_numpy(),
             live["distance"].to_numpy(),
             epsilon,
         )
+        if self.discrete.any():
+            return mixed_proposal(self.kernel, self.discrete_kernel, self.discrete, *fitted)
+        return self.kernel.fit(*fitted)
 
     def _weights(self, g: int, theta: np.ndarray, proposal: Any) -> np.ndarray:
         if g == 0:
