@@ -35,6 +35,7 @@ from abcspark.priors import (
 )
 from abcspark.sampling import BudgetExhausted
 from abcspark.session import get_spark
+from abcspark.set_distances import EnergyDistance, Wasserstein
 from abcspark.tracking import MLflowLogger
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "DiscreteRandomWalk",
     "Distance",
     "Engine",
+    "EnergyDistance",
     "Euclidean",
     "Gamma",
     "GaussianKernel",
@@ -69,6 +71,7 @@ __all__ = [
     "SimulationError",
     "TruncatedNormal",
     "Uniform",
+    "Wasserstein",
     "__version__",
     "get_spark",
     "nested",
