@@ -33,6 +33,8 @@ setup(
     install_requires=["numpy>=1.23", "pandas>=1.5,<3", "pyarrow>=12"],
     extras_require={
         "spark": ["pyspark>=3.5", "findspark>=2.0"],
+        # Spark Connect client (abcspark/connect.py); Databricks Connect brings its own.
+        "connect": ["pyspark[connect]>=4.0"],
         "plots": ["matplotlib>=3.6"],
         "mpi": ["mpi4py>=3.1"],
         "arviz": ["arviz>=0.17"],  # Posterior.to_arviz
@@ -42,7 +44,7 @@ setup(
         # tests pins docutils <= 0.19, and both live in the dev environment.
         "docs": DOCS,
         "dev": [
-            "pyspark>=3.5",
+            "pyspark[connect]>=3.5",  # grpcio etc. for tests/test_connect.py (skips below 4)
             "findspark>=2.0",
             "matplotlib>=3.6",
             "pytest>=7",

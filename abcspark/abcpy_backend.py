@@ -28,6 +28,7 @@ import weakref
 from functools import partial
 from typing import Any, Callable, Iterator, List, Sequence
 
+from abcspark.connect import ABCPY_INSTEAD, require_classic
 from abcspark.validation import positive_int
 
 EMBED_LIMIT = 256 * 1024
@@ -74,12 +75,14 @@ class BackendSpark:
     Raises
     ------
     TypeError
-        If ``sc`` is not a SparkContext.
+        If ``sc`` is not a SparkContext, e.g. a Spark Connect session (which has none: ABCpy's
+        schemes need RDDs; the message names what to do instead).
     ValueError
         If ``parallelism`` is not a positive int.
     """
 
     def __init__(self, sc: Any, parallelism: int = 4):
+        require_classic(sc, "ABCpy's backend (BackendSpark)", ABCPY_INSTEAD, TypeError)
         if not all(
             hasattr(sc, name) for name in ("parallelize", "broadcast", "defaultParallelism")
         ):

@@ -10,6 +10,12 @@ import numpy as np
 
 from abcspark._version import __version__
 from abcspark.batch import ON_ERROR, BatchTask
+from abcspark.connect import (
+    NESTED_INSTEAD,
+    VECTORIZED_INSTEAD,
+    active_session,
+    require_classic,
+)
 from abcspark.distances import Distance, as_distance
 from abcspark.dry_run import check_reproducible, dry_run, fingerprint, simulate_statistics
 from abcspark.engines import Engine, check_engine, make_engine
@@ -114,6 +120,22 @@ class Problem:
         # An adaptive distance recomputes the population's distances from their statistics.
         self.keep_statistics = bool(keep_statistics) or self.adaptive
         self.max_failed_share = real("max_failed_share", max_failed_share, 0, 1, example="0.5")
+        self.check_session(spark)
+
+    def check_session(self, spark: Any) -> None:
+        """Refuse, before any simulation, what a Spark Connect ``spark`` cannot run.
+
+        The RDD path (``vectorized=False``) and barrier mode (nested simulators) need a
+        SparkContext; the message names what to do instead (:mod:`abcspark.connect`).
+        """
+        if self.engine_choice != "spark":
+            return
+        size = self.process_per_model
+        if size > 1:
+            what = f"a nested simulator (process_per_model={size}, Spark's barrier mode)"
+            require_classic(spark, what, NESTED_INSTEAD)
+        if not self.vectorized:
+            require_classic(spark, "vectorized=False (the RDD path)", VECTORIZED_INSTEAD)
 
     def engine(self) -> Engine:
         """The engine a run uses (starting or finding a SparkSession for ``'spark'``)."""
@@ -129,6 +151,8 @@ class Problem:
             one (e.g. :class:`~abcspark.ScaledEuclidean` without scales).
         """
         observed = check_observed(observed, self.vectorized)
+        if self.engine_choice == "spark" and self.spark is None:
+            self.check_session(active_session())  # the session the run is about to use
         task = self.task(seed, 0, self.prior, np.inf, observed, self.distance)
         outputs = []
         for _ in range(2):  # twice from one generator state: a simulator must use only rng

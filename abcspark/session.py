@@ -1,10 +1,11 @@
 """Which SparkSession a run uses: the given one, else the active one, else an embedded local[*].
 
-The active session is the ``spark`` of the pyspark shell, of a notebook on EMR, or of a
-spark-submit script. Without one, a newcomer still needs no cluster: abcspark starts Spark in
-this process with ``local[*]``. That embedded session serves only this process, so every port it
-opens listens on 127.0.0.1, and Spark's web UI (no authentication, and it can kill jobs) is off
-unless asked for with ``ui=True`` or ``ABCSPARK_UI=1``.
+The active session is the ``spark`` of the pyspark shell, of a notebook on EMR or Databricks
+(a Spark Connect one there: :mod:`abcspark.connect`), or of a spark-submit script. Without one,
+a newcomer still needs no cluster: abcspark starts Spark in this process with ``local[*]``.
+That embedded session serves only this process, so every port it opens listens on 127.0.0.1,
+and Spark's web UI (no authentication, and it can kill jobs) is off unless asked for with
+``ui=True`` or ``ABCSPARK_UI=1``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Optional
 
-from abcspark import jvm_archive
+from abcspark import connect, jvm_archive
 from abcspark.warm_up import warm_up
 
 log = logging.getLogger("abcspark")
@@ -116,7 +117,7 @@ def get_spark(spark: Any = None, master: Optional[str] = None, ui: Optional[bool
     Parameters
     ----------
     spark : pyspark.sql.SparkSession, optional
-        Used as given.
+        Used as given: classic or Spark Connect (``SparkSession.builder.remote(url)``).
     master : str, optional
         Master URL for a new session (e.g. ``spark://127.0.0.1:7077``); default ``local[*]``.
     ui : bool, optional
@@ -150,11 +151,12 @@ def get_spark(spark: Any = None, master: Optional[str] = None, ui: Optional[bool
                 "pyspark is not installed; pip install 'abcspark[spark]', or pass "
                 "engine='numpy' to run without Spark."
             ) from None
-        spark = None if master else SparkSession.getActiveSession()
+        spark = None if master else connect.active_session()
         if spark is None:
             spark = _embedded(SparkSession, master, ui)
-    for key, value in ARROW_SETTINGS.items():
-        spark.conf.set(key, value)
+    if not connect.is_connect(spark):  # Connect always uses Arrow; Databricks refuses these
+        for key, value in ARROW_SETTINGS.items():
+            spark.conf.set(key, value)
     ship_package(spark)
     return spark
 
@@ -268,11 +270,21 @@ def ship_package(spark: Any) -> None:
 
     Executors import abcspark to run batches. On a cluster without a bootstrap it is not
     installed there, so the driver's copy is zipped and added with ``addPyFile``; on one that
-    has it, the driver's version wins, which keeps driver and executors consistent.
+    has it, the driver's version wins, which keeps driver and executors consistent. Spark
+    Connect has no ``addPyFile``: see :func:`abcspark.connect.ship_package`.
     """
+    if connect.is_connect(spark):
+        return connect.ship_package(spark, _package_archive)
     sc = spark.sparkContext
     if sc.master.startswith("local") or sc.applicationId in _SHIPPED:
         return
+    sc.addPyFile(_package_archive())
+    _SHIPPED.add(sc.applicationId)
+    log.info("shipped abcspark to the executors of %s", sc.master)
+
+
+def _package_archive() -> str:
+    """This abcspark zipped, in a folder that lives until this process ends."""
     package = Path(__file__).parent
     folder = tempfile.mkdtemp(prefix="abcspark-")
     # Executors fetch the file when their first task needs it, so it lives until this process.
@@ -282,6 +294,4 @@ def ship_package(spark: Any) -> None:
         for path in package.rglob("*"):
             if "__pycache__" not in path.parts and path.is_file():
                 zf.write(path, Path("abcspark") / path.relative_to(package))
-    sc.addPyFile(str(archive))
-    _SHIPPED.add(sc.applicationId)
-    log.info("shipped abcspark to the executors of %s", sc.master)
+    return str(archive)

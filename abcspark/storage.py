@@ -1,18 +1,18 @@
 """Files of saved posteriors and checkpoints, on a local disk or any Hadoop-compatible URI.
 
-A plain path or ``file:`` URI is written with the standard library, any other URI through the
-Hadoop FileSystem of the Spark session (EMRFS on EMR, HDFS). A reader of a name sees its old or
-its new bytes, never half a file nor none: locally a synced temporary file replaces it; on
-``hdfs`` a temporary file is renamed over it (``Rename.OVERWRITE``: atomic there); on object
-stores (``s3``, ``s3a``, ``gs``) the object itself is written, whole once uploaded (a rename
-there is a copy and a delete); elsewhere the old file is renamed aside and the new one in, and
-:meth:`HadoopStorage.read` reads the copy set aside in between (or after a crash there).
+A plain path or ``file:`` URI is written with the standard library, any other URI through the Hadoop
+FileSystem of a classic Spark session (EMRFS on EMR, HDFS; Spark Connect has none). A reader of a
+name sees its old or its new bytes, never half a file nor none: locally a synced temporary file
+replaces it; on ``hdfs`` a temporary file is renamed over it (``Rename.OVERWRITE``: atomic there);
+on object stores (``s3``, ``s3a``, ``gs``) the object itself is written, whole once uploaded (a
+rename there is a copy and a delete); elsewhere the old file is renamed aside and the new one in,
+and :meth:`HadoopStorage.read` reads the copy set aside in between (or after a crash there).
 
-``create`` makes a file only where none is, atomically (a checkpoint's lock): locally a hard
-link to a whole temporary file (``O_CREAT | O_EXCL`` without links); through Hadoop ``create``
-with ``overwrite=False``, atomic on HDFS. On S3, S3A of Hadoop 3.4.2+ (HADOOP-19256) makes it a
-conditional PUT (``If-None-Match``) where ``fs.s3a.create.conditional.enabled`` allows; else
-(EMRFS, older S3A) check and upload are two requests, and two creators at once may both win.
+``create`` makes a file only where none is, atomically (a checkpoint's lock): locally a hard link to
+a whole temporary file (``O_CREAT | O_EXCL`` without links); through Hadoop ``create`` with
+``overwrite=False``, atomic on HDFS. On S3, S3A of Hadoop 3.4.2+ (HADOOP-19256) makes it a
+conditional PUT (``If-None-Match``) where ``fs.s3a.create.conditional.enabled`` allows; else (EMRFS,
+older S3A) check and upload are two requests, and two creators at once may both win.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from urllib.request import url2pathname
 
 import numpy as np
 
+from abcspark.connect import HADOOP_INSTEAD, require_classic
+
 FORMAT_VERSION = 2
 """The layout of saved posteriors and checkpoints; version 1 carried no number."""
 
@@ -38,10 +40,8 @@ _TAKEN = ("FileAlreadyExists", "AlreadyBeingCreated", "RemoteFileChanged")  # HD
 
 def json_default(value: Any) -> Any:
     """NumPy scalars and arrays as JSON values (``json.dumps(default=...)``)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()  # a Python scalar for a NumPy one
     raise TypeError(f"cannot write {type(value)} to JSON metadata")
 
 
@@ -125,11 +125,9 @@ def for_path(path: str, spark: Any = None) -> LocalStorage | HadoopStorage:
         return LocalStorage(url2pathname(parsed.path))
     if parsed.scheme == "" or len(parsed.scheme) == 1:  # one letter: a Windows drive
         return LocalStorage(text)
-    if spark is None:
-        from abcspark.session import get_spark
+    from abcspark.session import get_spark  # a URI needs a session: the given one, else found
 
-        spark = get_spark()
-    return HadoopStorage(text, spark)
+    return HadoopStorage(text, spark if spark is not None else get_spark())
 
 
 class LocalStorage:
@@ -197,6 +195,7 @@ class HadoopStorage:
     """A folder under a Hadoop-compatible URI, through the JVM of a Spark session."""
 
     def __init__(self, root: str, spark: Any):
+        require_classic(spark, f"{root!r}, a Hadoop URI read through Spark's JVM,", HADOOP_INSTEAD)
         self._jvm = jvm = spark.sparkContext._jvm
         self._gateway = spark.sparkContext._gateway
         self._path = lambda name: jvm.org.apache.hadoop.fs.Path(f"{root.rstrip('/')}/{name}")

@@ -17,6 +17,8 @@ from typing import Any, Iterator
 
 import pandas as pd
 
+from abcspark.connect import default_parallelism
+
 log = logging.getLogger("abcspark")
 
 
@@ -30,8 +32,8 @@ def warm_up(spark: Any) -> threading.Thread:
 
 
 def _first_python_job(spark: Any) -> None:
-    slots = max(1, int(spark.sparkContext.defaultParallelism))
     try:
+        slots = max(1, default_parallelism(spark))  # a SparkContext's, or a Connect session's
         spark.range(0, slots, 1, slots).mapInPandas(_nothing, "id long").collect()
     except Exception as exc:  # noqa: BLE001 (a stopped session; the run will say what is wrong)
         log.debug("warming up the Python workers failed: %s", exc)

@@ -26,7 +26,8 @@ import pandas as pd
 
 from abcspark.batch import run_batches
 from abcspark.communicators import DONE, Communicator
-from abcspark.engines.spark import SparkEngine, executor_error, load_task
+from abcspark.connect import NESTED_INSTEAD, require_classic
+from abcspark.engines.spark import SparkEngine, executor_error, job_named, load_task
 from abcspark.nested import Ranks, check_size
 
 
@@ -120,13 +121,16 @@ class BarrierEngine(SparkEngine):
     ------
     ValueError
         If the cluster has fewer task slots (``defaultParallelism // spark.task.cpus``) than
-        ``process_per_model`` times ``parallelism``.
+        ``process_per_model`` times ``parallelism``, or ``spark`` is a Spark Connect session
+        (barrier mode needs RDDs; the message says what to do instead).
     """
 
     name = "spark-barrier"
 
     def __init__(self, spark: Any, process_per_model: int, parallelism: Optional[int] = None):
         size = check_size(process_per_model)
+        what = f"a nested simulator (process_per_model={size}, Spark's barrier mode)"
+        require_classic(spark, what, NESTED_INSTEAD)
         sc = spark.sparkContext
         cpus = int(sc.getConf().get("spark.task.cpus", "1"))
         slots = sc.defaultParallelism // cpus
@@ -151,21 +155,18 @@ class BarrierEngine(SparkEngine):
         """Run ``batches`` as one barrier job and bring rank 0's rows to the driver."""
         instances = max(1, min(self.parallelism, len(batches)))
         tasks = instances * self.process_per_model
-        sc = self.spark.sparkContext
-        sc.setJobDescription(description or None)
         try:
-            rdd = sc.parallelize(range(tasks), tasks).barrier()
-            work = partial(_run_ranks, shared, batches, instances, self.process_per_model, best)
-            frames = rdd.mapPartitions(work).collect()
+            with job_named(self.spark, description):
+                rdd = self.spark.sparkContext.parallelize(range(tasks), tasks).barrier()
+                work = partial(_run_ranks, shared, batches, instances, self.process_per_model, best)
+                frames = rdd.mapPartitions(work).collect()
         except Exception as exc:
             raise executor_error(exc, description) from exc
-        finally:
-            sc.setJobDescription(None)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _run_ranks(
-    broadcast: Any,
+    shared: Any,
     batches: range,
     instances: int,
     process_per_model: int,
@@ -175,7 +176,7 @@ def _run_ranks(
     from pyspark import BarrierTaskContext
 
     comm = BarrierCommunicator(BarrierTaskContext.get(), process_per_model)
-    task = load_task(broadcast)
+    task = load_task(shared)
     if isinstance(task.simulate, Ranks):
         task = replace(task, simulate=task.simulate.on(comm))
     for frame in run_batches(task, iter(batches[comm.instance :: instances]), best):

@@ -3,6 +3,8 @@
 Vectorized simulators run inside ``mapInPandas`` through Arrow. Simulators that take one
 parameter vector and return any Python object run on the RDD path (``parallelize`` /
 ``mapPartitions``). The task is broadcast once per generation; only kept rows come back.
+On Spark Connect (:mod:`abcspark.connect`) there is no broadcast: the task's cloudpickle bytes
+travel in each job's ``mapInPandas`` closure, and jobs carry a tag instead of a description.
 """
 
 from __future__ import annotations
@@ -10,25 +12,32 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, Iterator, Optional
 
 import pandas as pd
 
 from abcspark.batch import BatchTask, SimulationError, run_batches
+from abcspark.connect import (
+    VECTORIZED_INSTEAD,
+    default_parallelism,
+    is_connect,
+    require_classic,
+)
 from abcspark.rows import failed_batches, row_schema
 
 log = logging.getLogger("abcspark")
 
 
-def _map_frames(broadcast: Any, best: Optional[int], frames: Iterator[pd.DataFrame]):
-    task = load_task(broadcast)
+def _map_frames(shared: Any, best: Optional[int], frames: Iterator[pd.DataFrame]):
+    task = load_task(shared)
     ids = (int(b) for frame in frames for b in frame["id"])
     yield from run_batches(task, ids, best, guard=_retried)
 
 
-def _map_partition(broadcast: Any, best: Optional[int], ids: Iterator[int]):
-    yield from run_batches(load_task(broadcast), (int(b) for b in ids), best, guard=_retried)
+def _map_partition(shared: Any, best: Optional[int], ids: Iterator[int]):
+    yield from run_batches(load_task(shared), (int(b) for b in ids), best, guard=_retried)
 
 
 def _retried() -> bool:
@@ -44,11 +53,11 @@ def _retried() -> bool:
     return context is not None and context.attemptNumber() > 0
 
 
-def load_task(broadcast: Any) -> BatchTask:
-    """The task of a broadcast that :meth:`SparkEngine.share` made."""
+def load_task(shared: Any) -> BatchTask:
+    """The task of what :meth:`SparkEngine.share` made: a broadcast, or bytes on Spark Connect."""
     from pyspark import cloudpickle
 
-    return cloudpickle.loads(broadcast.value)
+    return cloudpickle.loads(shared if isinstance(shared, bytes) else shared.value)
 
 
 class SparkEngine:
@@ -59,20 +68,30 @@ class SparkEngine:
     spark : pyspark.sql.SparkSession
         The session to run on.
     parallelism : int, optional
-        Partitions per job (ABCpy's and Spark's word); default ``defaultParallelism``.
+        Partitions per job (ABCpy's and Spark's word); default the session's default
+        parallelism (:func:`abcspark.connect.default_parallelism`, also on Spark Connect).
     """
 
     name = "spark"
 
     def __init__(self, spark: Any, parallelism: Optional[int] = None):
         self.spark = spark
-        self.parallelism = parallelism or spark.sparkContext.defaultParallelism
+        self.parallelism = parallelism or default_parallelism(spark)
 
     def share(self, task: BatchTask) -> Any:
-        """Broadcast the task once; user code inside it travels as cloudpickle bytes."""
+        """Broadcast the task once; user code inside it travels as cloudpickle bytes.
+
+        On Spark Connect, which has no broadcast, the bytes themselves are the handle: each job
+        carries them in its ``mapInPandas`` closure. The RDD path is refused there, before any
+        job runs.
+        """
         from pyspark import cloudpickle
 
-        for function in (task.simulate, task.distance):
+        if not task.vectorized:
+            require_classic(self.spark, "vectorized=False (the RDD path)", VECTORIZED_INSTEAD)
+
+        inner = getattr(task.simulate, "simulators", ())  # ModelChoice's models' simulators
+        for function in (task.simulate, task.distance, *inner):
             module = _user_module(function)
             if module is not None:
                 cloudpickle.register_pickle_by_value(module)
@@ -84,7 +103,7 @@ class SparkEngine:
                 f"{type(exc).__name__}: {exc}); do not capture locks, open files, sockets or "
                 "Spark sessions in them, or pass engine='numpy'."
             ) from exc
-        return self.spark.sparkContext.broadcast(payload)
+        return payload if is_connect(self.spark) else self.spark.sparkContext.broadcast(payload)
 
     def run(
         self, shared: Any, batches: range, best: Optional[int] = None, description: str = ""
@@ -92,31 +111,53 @@ class SparkEngine:
         """Run ``batches`` as one Spark job and bring the kept rows to the driver."""
         task = load_task(shared)
         parts = max(1, min(self.parallelism, len(batches)))
-        sc = self.spark.sparkContext
-        sc.setJobDescription(description or None)
         try:
-            if task.vectorized:
-                ids = self.spark.range(batches.start, batches.stop, 1, numPartitions=parts)
-                schema = row_schema(task.names, len(task.observed) if task.keep_statistics else 0)
-                rows = ids.mapInPandas(partial(_map_frames, shared, best), schema)
-                frame = rows.toPandas()
-            else:
-                rdd = sc.parallelize(batches, parts).mapPartitions(
-                    partial(_map_partition, shared, best)
-                )
-                frames = rdd.collect()
-                frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            with job_named(self.spark, description):
+                if task.vectorized:
+                    ids = self.spark.range(batches.start, batches.stop, 1, numPartitions=parts)
+                    width = len(task.observed) if task.keep_statistics else 0
+                    rows = ids.mapInPandas(
+                        partial(_map_frames, shared, best), row_schema(task.names, width)
+                    )
+                    frame = rows.toPandas()
+                    frame.attrs.clear()  # Connect's query metrics: not JSON, so not for Parquet
+                else:
+                    rdd = self.spark.sparkContext.parallelize(batches, parts)
+                    frames = rdd.mapPartitions(partial(_map_partition, shared, best)).collect()
+                    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         except Exception as exc:
             raise executor_error(exc, description) from exc
-        finally:
-            sc.setJobDescription(None)
         for batch in failed_batches(frame):
             rerun_on_driver(task, batch)
         return frame
 
     def release(self, shared: Any) -> None:
-        """Free the broadcast on the driver and the executors."""
-        shared.destroy()
+        """Free the broadcast on the driver and the executors (nothing to free on Connect)."""
+        if not isinstance(shared, bytes):
+            shared.destroy()
+
+
+@contextmanager
+def job_named(spark: Any, description: str) -> Iterator[None]:
+    """Name the jobs run inside for the Spark UI: a job description, or a tag on Spark Connect.
+
+    Connect has no job descriptions; its tags (no commas allowed) mark the jobs, and
+    ``spark.interruptTag(tag)`` cancels them from another thread.
+    """
+    if is_connect(spark):
+        tag = (description or "abcspark").replace(",", ";")
+        spark.addTag(tag)
+        try:
+            yield
+        finally:
+            spark.removeTag(tag)
+        return
+    sc = spark.sparkContext
+    sc.setJobDescription(description or None)
+    try:
+        yield
+    finally:
+        sc.setJobDescription(None)
 
 
 def _user_module(function: Any) -> Any:

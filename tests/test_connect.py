@@ -1,0 +1,301 @@
+"""Spark Connect: the DataFrame path on a real local Connect server, bit for bit as on classic
+Spark and NumPy; what needs a SparkContext is refused before it runs, naming the alternative.
+
+The server is pip pyspark's own ``SparkConnectServer`` (``local[2]``, every port on 127.0.0.1),
+started by ``spark-submit`` as a process group of its own and stopped by that group's id.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import assert_same_posterior
+
+pyspark = pytest.importorskip("pyspark")
+if int(pyspark.__version__.split(".")[0]) < 4:
+    pytest.skip(
+        f"Spark Connect tests need pyspark 4 (got {pyspark.__version__})", allow_module_level=True
+    )
+try:
+    import pyspark.sql.connect.session  # noqa: F401 (its dependencies: grpcio, protobuf, ...)
+except ImportError as exc:
+    pytest.skip(
+        f"Spark Connect's client is not installed ({exc}); pip install 'pyspark[connect]'",
+        allow_module_level=True,
+    )
+
+from abcspark import PMCABC, Posterior, RejectionABC, get_spark, nested  # noqa: E402
+from abcspark.abcpy_backend import BackendSpark  # noqa: E402
+from abcspark.batch import SimulationError  # noqa: E402
+from abcspark.connect import default_parallelism, is_connect  # noqa: E402
+from abcspark.engines import BarrierEngine  # noqa: E402
+from abcspark.examples import height_problem, summaries  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
+START_TIMEOUT = 180  # seconds; a loaded 2-core machine takes 15-30
+PRIOR, MODEL, OBSERVED = height_problem()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _server_command(port: int) -> list:
+    settings = {
+        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.connect.grpc.binding.port": str(port),
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "2",
+    }
+    command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--class", SERVER]
+    command += ["--name", "abcspark-connect-tests", "--master", "local[2]"]
+    for key, value in settings.items():
+        command += ["--conf", f"{key}={value}"]
+    return command
+
+
+def _wait_for(port: int, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the Connect server exited ({process.returncode}):\n{log.read_text()}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    pytest.fail(f"the Connect server did not listen within {START_TIMEOUT} s:\n{log.read_text()}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group (its JVM and Python workers), SIGKILL after 20 s."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def connect_url(tmp_path_factory, request):
+    """``sc://127.0.0.1:<port>`` of a Connect server that lives for the test session."""
+    folder = tmp_path_factory.mktemp("connect-server")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_GATEWAY", "_PYSPARK"))}
+    env.pop("SPARK_CONNECT_MODE_ENABLED", None)
+    env.update(SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    log = folder / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            _server_command(port),
+            cwd=folder,  # its spark-warehouse and metastore land here
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # spark-submit execs java: this pid leads the group
+        )
+    try:
+        request.getfixturevalue("spark")  # the classic session starts while the server boots
+        _wait_for(port, process, log)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        _stop(process)
+
+
+def _client(url: str):
+    """A new Connect session beside the classic ``spark`` fixture, which stays the active one.
+
+    ``builder.remote(url).getOrCreate()`` refuses while a SparkContext runs; ``create()`` does
+    not, but marks the whole process as Connect mode (``SPARK_CONNECT_MODE_ENABLED``), which
+    would send classic calls (``SparkSession.getActiveSession``, ``pyspark.sql.functions``) to
+    Connect: the variable is put back as it was.
+    """
+    from pyspark.sql import SparkSession
+
+    before = os.environ.get("SPARK_CONNECT_MODE_ENABLED")
+    session = SparkSession.builder.remote(url).create()
+    if before is None:
+        os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+    return session
+
+
+@pytest.fixture(scope="module")
+def remote(connect_url, spark):
+    session = _client(connect_url)
+    yield session
+    session.stop()  # no longer anybody's active session
+
+
+def pmc(**options):
+    return PMCABC(PRIOR, MODEL, n_particles=300, generations=3, batch_size=200, **options)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return pmc(engine="numpy").run(OBSERVED, seed=42)
+
+
+def test_a_connect_session_is_told_from_a_classic_one(remote, spark):
+    assert is_connect(remote) and not is_connect(spark)
+    assert get_spark(remote) is remote  # used as given: no Arrow settings, nothing shipped
+    assert get_spark() is spark  # the classic fixture is still the active session
+    assert default_parallelism(remote) == 2  # local[2] on the server, without a SparkContext
+
+
+def test_pmc_on_connect_is_bit_identical_to_classic_and_numpy(remote, spark, reference):
+    on_connect = pmc(spark=remote).run(OBSERVED, seed=42)
+    assert_same_posterior(on_connect, reference)
+    assert_same_posterior(pmc(spark=spark).run(OBSERVED, seed=42), on_connect)
+    assert on_connect.metadata["engine"] == "spark"
+    assert on_connect.metadata["parallelism"] == 2
+    assert remote.getTags() == set()  # the jobs' tags are removed after each job
+
+
+def test_rejection_on_connect_is_bit_identical_to_classic_and_numpy(remote, spark):
+    def run(**options):
+        abc = RejectionABC(PRIOR, MODEL, batch_size=500, **options)
+        return abc.run(OBSERVED, quantile=0.02, n_simulations=10_000, seed=8)
+
+    on_connect = run(spark=remote, parallelism=3)
+    assert_same_posterior(on_connect, run(engine="numpy"))
+    assert_same_posterior(on_connect, run(spark=spark))
+
+
+def test_checkpointed_pmc_on_connect_resumes_to_the_same_posterior(remote, reference, tmp_path):
+    full = pmc(spark=remote).run(OBSERVED, seed=42, checkpoint=str(tmp_path))
+    for name in ("generation-0002.json", "generation-0001.json"):
+        (tmp_path / name).unlink()  # as if the driver died before they were complete
+    resumed = pmc(spark=remote).run(OBSERVED, seed=42, checkpoint=str(tmp_path))
+    assert_same_posterior(resumed, full)
+    assert_same_posterior(resumed, reference)
+
+
+def test_save_load_and_to_spark_on_connect(remote, reference, tmp_path):
+    reference.save(str(tmp_path / "run"), spark=remote)
+    loaded = Posterior.load(str(tmp_path / "run"), spark=remote)
+    assert_same_posterior(loaded, reference)
+    frame = reference.to_spark(remote)
+    assert is_connect(frame.sparkSession)
+    pd.testing.assert_frame_equal(frame.toPandas(), reference.to_frame())
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/run-1", "hdfs://127.0.0.1:9/run-1"])
+def test_hadoop_uris_are_refused_on_connect(remote, reference, uri):
+    match = f"'{uri}', a Hadoop URI .* must run on a classic Spark session .*use a local path"
+    with pytest.raises(ValueError, match=match):
+        reference.save(uri, spark=remote)
+    with pytest.raises(ValueError, match=match):
+        pmc(spark=remote).run(OBSERVED, seed=1, checkpoint=uri)
+
+
+def raises_on_executors(theta, rng):
+    from pyspark import TaskContext
+
+    if TaskContext.get() is not None:  # not in the driver's dry run
+        raise ValueError("a library the executors lack")
+    return MODEL(theta, rng)
+
+
+def test_an_executor_error_on_connect_names_the_batch_and_the_cause(remote):
+    abc = RejectionABC(PRIOR, raises_on_executors, batch_size=500, spark=remote, parallelism=1)
+    with pytest.raises(
+        SimulationError,
+        match="raised ValueError: a library the executors lack in generation 0, batch 0",
+    ):
+        abc.run(OBSERVED, quantile=0.1, n_simulations=1_000, seed=1)
+
+
+def one_height_sample(theta, rng):
+    return MODEL.one(theta, rng)
+
+
+def summary_distance(heights, observed):
+    diff = summaries(heights[None, :])[0] - observed
+    return float(np.sqrt(np.sum(diff**2)))
+
+
+def test_the_rdd_path_is_refused_on_connect(remote, monkeypatch):
+    match = r"vectorized=False \(the RDD path\) must run on a classic .*write a vectorized"
+    with pytest.raises(ValueError, match=match):
+        PMCABC(PRIOR, one_height_sample, summary_distance, vectorized=False, spark=remote)
+    # A Connect session that is only found when the run starts: refused before the dry run.
+    calls = []
+
+    def counted(theta, rng):
+        calls.append(1)
+        return one_height_sample(theta, rng)
+
+    monkeypatch.setattr("abcspark.problem.active_session", lambda: remote)
+    abc = RejectionABC(PRIOR, counted, summary_distance, vectorized=False)
+    with pytest.raises(ValueError, match=match):
+        abc.run(OBSERVED, quantile=0.1, n_simulations=100, seed=1)
+    assert calls == []
+
+
+@nested(process_per_model=2)
+def ranked_heights(theta, rng, comm=None):
+    return MODEL(theta, rng)
+
+
+def test_a_nested_simulator_is_refused_on_connect(remote):
+    match = r"nested simulator \(process_per_model=2, .* must run on a classic .*threads"
+    with pytest.raises(ValueError, match=match):
+        PMCABC(PRIOR, ranked_heights, n_particles=100, spark=remote)
+    with pytest.raises(ValueError, match=match):
+        BarrierEngine(remote, process_per_model=2)
+
+
+def test_the_abcpy_backend_is_refused_on_connect(remote):
+    match = r"ABCpy's backend .* must run on a classic .*RejectionABC and PMCABC"
+    with pytest.raises(TypeError, match=match):
+        BackendSpark(remote)
+
+
+def imported_from_the_artifact(theta, rng):
+    """The height model, which raises inside a Spark task unless abcspark came from a zip."""
+    from pyspark import TaskContext
+
+    import abcspark
+
+    if TaskContext.get() is not None and ".zip" not in abcspark.__file__:
+        raise ValueError(
+            f"abcspark must come from the session's artifact (got {abcspark.__file__})"
+        )
+    return MODEL(theta, rng)
+
+
+def test_abcspark_is_added_as_an_artifact_for_a_cluster_server(connect_url, monkeypatch):
+    """Where the server's master is a cluster's, the driver's abcspark is added to the session
+    with ``addArtifacts``; its workers import that copy, and the posterior is the same."""
+    from abcspark import connect
+
+    read = connect.setting
+    cluster = {"spark.master": "spark://cluster:7077"}
+    monkeypatch.setattr(connect, "setting", lambda spark, key: cluster.get(key) or read(spark, key))
+    session = _client(connect_url)  # artifacts belong to one session: a fresh one
+    try:
+        get_spark(session)
+        assert session.session_id in connect._SHIPPED
+        abc = RejectionABC(PRIOR, imported_from_the_artifact, batch_size=500, spark=session)
+        shipped = abc.run(OBSERVED, quantile=0.1, n_simulations=2_000, seed=3)
+    finally:
+        session.stop()
+    local = RejectionABC(PRIOR, MODEL, batch_size=500, engine="numpy")
+    assert_same_posterior(shipped, local.run(OBSERVED, quantile=0.1, n_simulations=2_000, seed=3))
