@@ -9,7 +9,7 @@ same posterior everywhere. Where each concept lives is in the README's code map.
 
 from abcspark._version import __version__
 from abcspark.adaptive import AdaptiveEuclidean
-from abcspark.algorithms import PMCABC, RejectionABC
+from abcspark.algorithms import PMCABC, ModelChoice, ModelChoiceResult, RejectionABC
 from abcspark.batch import SimulationError
 from abcspark.callbacks import Callback
 from abcspark.discrete_kernels import DiscreteRandomWalk
@@ -56,6 +56,8 @@ __all__ = [
     "LocalKernel",
     "LogNormal",
     "MLflowLogger",
+    "ModelChoice",
+    "ModelChoiceResult",
     "Manhattan",
     "MultivariateNormal",
     "Normal",

@@ -25,6 +25,7 @@ NOTEBOOKS = [
     "02_on_a_cluster.ipynb",
     "03_coming_from_abcpy.ipynb",
     "04_epidemic_rdd_checkpoint.ipynb",
+    "05_model_choice.ipynb",
 ]
 # Seconds per cell: the longest takes seconds on 2 idle cores, over a minute on busy ones.
 CELL_TIMEOUT = 300
@@ -114,7 +115,7 @@ def height_posterior(heights, n_particles: int, generations: int, seed: int, **o
     ).run(summaries(heights), seed=seed)
 
 
-def test_the_four_notebooks_are_there():
+def test_the_five_notebooks_are_there():
     assert sorted(p.name for p in FOLDER.glob("*.ipynb")) == NOTEBOOKS
 
 
@@ -244,3 +245,34 @@ def test_epidemic_notebook_takes_the_rdd_path_and_resumes_from_its_checkpoint(ex
     (progress,) = displays(cell(nb, "import os"), "text/html")
     assert '<progress value="4" max="4"' in progress
     assert len(displays(cell(nb, "posterior.plot(reference=TRUTH"), "image/png")) == 1
+
+
+@pytest.mark.slow
+def test_model_choice_notebook_prints_the_numpy_engines_probabilities(executed):
+    """The notebook runs on Spark; the same run on the NumPy engine gives the same bits."""
+    import math
+
+    import numpy as np
+
+    from abcspark import Beta, Gamma, ModelChoice
+
+    nb = executed("05_model_choice.ipynb")
+    namespace: dict = {}
+    exec(cell(nb, "import math").source, namespace)  # the notebook's data and simulators
+    choice = ModelChoice(
+        {
+            "poisson": (Prior(rate=Gamma(2.0, 1.0)), namespace["poisson"]),
+            "geometric": (Prior(p=Beta(1.0, 1.0)), namespace["geometric"]),
+        },
+        n_particles=1000,
+        epsilons=[np.inf, 3.0, 1.0, 1e-6],
+        engine="numpy",
+        progress=False,
+    )
+    expected = choice.run(namespace["observed"], seed=7).probabilities["poisson"]
+    printed = text(cell(nb, "choice = ModelChoice("))
+    assert printed.startswith(f"P(poisson | data) = {expected:.4f} (exact 0.6926)")
+    assert abs(expected - 0.6926) < 0.06  # 5.5 nominal MC errors at an ESS of about 400
+    assert len(displays(cell(nb, "result.plot()"), "image/png")) == 1
+    assert text(cell(nb, "rate = ")).startswith("Posterior: ")
+    assert not math.isnan(expected)

@@ -4,7 +4,8 @@
 stop rules and the posterior; an algorithm on it is a small module of hooks (:mod:`.pmc`).
 """
 
+from abcspark.algorithms.model_choice import ModelChoice, ModelChoiceResult
 from abcspark.algorithms.pmc import PMCABC
 from abcspark.algorithms.rejection import RejectionABC
 
-__all__ = ["PMCABC", "RejectionABC"]
+__all__ = ["ModelChoice", "ModelChoiceResult", "PMCABC", "RejectionABC"]

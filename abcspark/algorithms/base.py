@@ -38,6 +38,24 @@ class Algorithm:
     ) -> Posterior:
         """The posterior of ``particles`` (rows of :func:`abcspark.rows.split`) and history."""
         history = history_frame(records)
+        return Posterior(
+            particles[self.problem.prior.names],
+            weights,
+            particles["distance"].to_numpy(),
+            history,
+            self._metadata(history, engine, observed, settings, metadata),
+            statistics(particles),
+        )
+
+    def _metadata(
+        self,
+        history: pd.DataFrame,
+        engine: Engine,
+        observed: Any,
+        settings: Optional[dict],
+        metadata: dict,
+    ) -> dict:
+        """A run's metadata: ``metadata`` and the settings, engine, counts and versions."""
         dropped = metadata.get("n_simulations_dropped", 0)
         metadata.update(
             algorithm=self.name,
@@ -54,11 +72,4 @@ class Algorithm:
             discrete=self.problem.prior.discrete_names,
             versions=versions(),
         )
-        return Posterior(
-            particles[self.problem.prior.names],
-            weights,
-            particles["distance"].to_numpy(),
-            history,
-            metadata,
-            statistics(particles),
-        )
+        return metadata
