@@ -11,6 +11,7 @@ from abcspark._version import __version__
 from abcspark.adaptive import AdaptiveEuclidean
 from abcspark.algorithms import PMCABC, ModelChoice, ModelChoiceResult, RejectionABC
 from abcspark.batch import SimulationError
+from abcspark.calibration import Calibration, calibrate
 from abcspark.callbacks import Callback
 from abcspark.discrete_kernels import DiscreteRandomWalk
 from abcspark.distances import Distance, Euclidean, Manhattan, ScaledEuclidean
@@ -33,15 +34,19 @@ from abcspark.priors import (
     TruncatedNormal,
     Uniform,
 )
+from abcspark.reference_table import ReferenceTable
 from abcspark.sampling import BudgetExhausted
 from abcspark.session import get_spark
 from abcspark.set_distances import EnergyDistance, Wasserstein
+from abcspark.table_inference import TableRejectionABC
+from abcspark.table_results import Neighbours
 from abcspark.tracking import MLflowLogger
 
 __all__ = [
     "AdaptiveEuclidean",
     "Beta",
     "BudgetExhausted",
+    "Calibration",
     "Callback",
     "Categorical",
     "DiscreteRandomWalk",
@@ -58,6 +63,7 @@ __all__ = [
     "MLflowLogger",
     "ModelChoice",
     "ModelChoiceResult",
+    "Neighbours",
     "Manhattan",
     "MultivariateNormal",
     "Normal",
@@ -67,14 +73,17 @@ __all__ = [
     "Posterior",
     "PredictiveCheck",
     "Prior",
+    "ReferenceTable",
     "RejectionABC",
     "ScaledEuclidean",
     "ScipyDistribution",
     "SimulationError",
+    "TableRejectionABC",
     "TruncatedNormal",
     "Uniform",
     "Wasserstein",
     "__version__",
+    "calibrate",
     "get_spark",
     "nested",
     "task_cpus",

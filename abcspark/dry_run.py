@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from types import CodeType
 from typing import Any
 
 import numpy as np
@@ -149,5 +150,19 @@ def fingerprint(simulate: Any, outputs: np.ndarray) -> str:
         code = getattr(type(function).__call__, "__code__", None)
     if code is not None:
         digest.update(code.co_code)
-        digest.update(repr(code.co_consts).encode())
+        digest.update(repr(_stable(code.co_consts)).encode())
     return digest.hexdigest()[:16]
+
+
+def _stable(value: Any) -> Any:
+    """Constants as ``repr`` shows them, but nested code (comprehensions, lambdas) by content
+    and sets sorted: ``repr`` would show a memory address, or an order seeded per process, so
+    the same simulator would get another fingerprint in each process (and a checkpoint would
+    be refused on resume)."""
+    if isinstance(value, CodeType):
+        return (value.co_name, value.co_code.hex(), _stable(value.co_consts))
+    if isinstance(value, frozenset):
+        return ("frozenset", sorted(repr(v) for v in value))
+    if isinstance(value, tuple):
+        return tuple(_stable(v) for v in value)
+    return value
