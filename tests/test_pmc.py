@@ -456,3 +456,25 @@ def test_a_cut_generation_after_the_prior_is_kept_however_few_its_particles():
     posterior = pmc.run(np.zeros(10), seed=3)
     assert len(posterior.history) == 2 and np.isfinite(posterior.epsilon)
     assert 2 <= len(posterior.samples) < 25  # fewer than a quarter, kept
+
+
+def test_a_last_generation_the_budget_sizes_to_one_particle_is_kept_with_weight_one():
+    """max_simulations=3 with 2 particles leaves 1 simulation for generation 1: the plan sizes
+    it to 1 particle; that generation is complete and kept (its weights were once left None,
+    found by the property test on 2026-12-01)."""
+
+    def near(theta, rng):
+        return theta + 0.1 * rng.standard_normal(theta.shape)
+
+    posterior = PMCABC(
+        Prior(p=Uniform(0.0, 1.0)),
+        near,
+        n_particles=2,
+        generations=2,
+        max_simulations=3,
+        engine="numpy",
+        progress=False,
+    ).run([0.0], seed=0)
+    assert list(posterior.history["n_simulations"]) == [2, 1]
+    assert len(posterior.samples) == 1 and posterior.weights.tolist() == [1.0]
+    assert posterior.ess == 1.0

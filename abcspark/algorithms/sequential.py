@@ -228,7 +228,7 @@ class SequentialABC(Algorithm):
         proposal = self._proposal(g, run.population, epsilon)
         sample = self._sample(g, proposal, epsilon, n_particles, run)
         theta = sample.particles[self.problem.prior.names].to_numpy()
-        weights = self._weights(g, theta, proposal) if len(theta) >= 2 else None
+        weights = self._weights(g, theta, proposal) if len(theta) else None
         if sample.stop != "complete":
             if g == 0:
                 raise BudgetExhausted(
