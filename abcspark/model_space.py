@@ -155,6 +155,12 @@ class ModelProposal:
         index = particles[:, 0].astype(int)
         self.space, self.stay = space, stay
         self.alive = np.bincount(index, minlength=len(space.models)) >= 2
+        if not self.alive.any():
+            raise ValueError(
+                f"model choice needs two particles of one model to propose from (got "
+                f"{len(index)} particles over {len(set(index.tolist()))} models); raise "
+                "n_particles, e.g. to 1000."
+            )
         probabilities = np.bincount(index, weights, minlength=len(space.models)) * self.alive
         self.probabilities = probabilities / probabilities.sum()
         self.samplers: list = [None] * len(space.models)

@@ -137,6 +137,14 @@ def test_a_model_with_fewer_than_two_particles_is_no_longer_proposed():
     assert proposal.log_density(particles[5:])[0] == -np.inf
 
 
+def test_a_population_with_no_model_of_two_particles_is_refused():
+    space = ModelSpace({"a": Prior(x=Normal(0, 1)), "b": Prior(y=Normal(0, 1))})
+    particles = np.array([[0.0, 0.5, np.nan], [1.0, np.nan, 0.2]])
+    population = (particles, np.full(2, 0.5), np.zeros(2), 1.0)
+    with pytest.raises(ValueError, match="needs two particles of one model .* raise n_particles"):
+        ModelProposal(space, population, GaussianKernel(), DiscreteRandomWalk(), 0.7)
+
+
 def test_the_plot_and_the_saved_posteriors(tmp_path):
     result = choice(engine="numpy", n_particles=200, batch_size=200, epsilons=[np.inf, 3.0]).run(
         OBSERVED, seed=2
