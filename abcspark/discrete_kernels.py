@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from abcspark.kernels import CHUNK_FLOATS, GaussianMixture, log_sum_exp
+from abcspark.kernels import GaussianMixture, log_density_in_chunks, log_sum_exp
 from abcspark.validation import real
 from abcspark.weighted import covariance
 
@@ -111,12 +111,7 @@ class MixedMixture:
 
     def log_density(self, theta: np.ndarray) -> np.ndarray:
         """``log sum_j w_j K_c(theta | particle_j) prod_c K_c(...)`` for ``theta (m, d)``."""
-        n, d = self.particles.shape
-        rows = max(1, CHUNK_FLOATS // (n * d))
-        out = np.empty(len(theta))
-        for start in range(0, len(theta), rows):
-            out[start : start + rows] = log_sum_exp(self._log_terms(theta[start : start + rows]))
-        return out
+        return log_density_in_chunks(self._log_terms, theta, self.particles.shape)
 
     def _log_terms(self, theta: np.ndarray) -> np.ndarray:
         if self.continuous is None:

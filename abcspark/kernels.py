@@ -71,12 +71,7 @@ class GaussianMixture:
 
     def log_density(self, theta: np.ndarray) -> np.ndarray:
         """``log sum_j w_j N(theta | particle_j, cov_j)`` for ``theta (m, d)`` -> ``(m,)``."""
-        n, d = self.particles.shape
-        rows = max(1, CHUNK_FLOATS // (n * d))
-        out = np.empty(len(theta))
-        for start in range(0, len(theta), rows):
-            out[start : start + rows] = log_sum_exp(self.log_terms(theta[start : start + rows]))
-        return out
+        return log_density_in_chunks(self.log_terms, theta, self.particles.shape)
 
     def log_terms(self, theta: np.ndarray) -> np.ndarray:
         """``log w_j + log N(theta_r | particle_j, cov_j)``, ``(r, n)``, for rows ``theta``."""
@@ -90,8 +85,7 @@ class GaussianMixture:
 
     @cached_property
     def _whitening(self) -> tuple:
-        """The inverse Cholesky factors, ``log w_j - log det_j - d/2 log 2 pi`` and, with one
-        covariance, the whitened particles; once per mixture.
+        """Inverse Cholesky factors, ``log w_j - log det_j - d/2 log 2 pi``, whitened particles.
 
         Products are ``einsum`` loops, not BLAS: BLAS picks its kernels by CPU, so its bits
         differ between machines, and a batch must give the same bits on any executor.
@@ -102,6 +96,15 @@ class GaussianMixture:
         inv = np.linalg.inv(self.chol)
         white = None if inv.ndim == 3 else np.einsum("ij,nj->ni", inv, self.particles)
         return inv, log_norm, white
+
+
+def log_density_in_chunks(log_terms: Any, theta: np.ndarray, shape: tuple) -> np.ndarray:
+    """``log_sum_exp(log_terms(rows))`` over ``theta`` by chunks of ``CHUNK_FLOATS`` floats."""
+    rows = max(1, CHUNK_FLOATS // (shape[0] * shape[1]))
+    out = np.empty(len(theta))
+    for start in range(0, len(theta), rows):
+        out[start : start + rows] = log_sum_exp(log_terms(theta[start : start + rows]))
+    return out
 
 
 def log_sum_exp(log_terms: np.ndarray) -> np.ndarray:
