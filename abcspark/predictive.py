@@ -30,12 +30,12 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from abcspark.batch import ON_ERROR, BatchTask, SimulationError, deadline
+from abcspark.batch import BatchTask, SimulationError, deadline
 from abcspark.dry_run import check_reproducible, dry_run
 from abcspark.engines import check_engine, make_engine
 from abcspark.nested import Ranks, as_ranks
 from abcspark.predictive_check import PredictiveCheck
-from abcspark.problem import DRY_RUN_SIZE, auto_batch_size
+from abcspark.problem import DRY_RUN_SIZE, auto_batch_size, check_simulator
 from abcspark.rng import PILOT, PREDICTIVE, batch_rng, check_seed
 from abcspark.rows import TALLY, particle_columns, statistic_names
 from abcspark.validation import check_observed, optional_seconds, positive_int
@@ -190,13 +190,7 @@ def _check_arguments(posterior: Any, simulate: Any, on_error: Any) -> None:
             f"shape {shape}); run an algorithm first, or build Posterior(samples, weights, "
             "distances) from draws."
         )
-    if not callable(simulate):
-        raise TypeError(
-            f"simulate must be a callable (theta, rng) -> statistics (got {type(simulate)}); "
-            "pass the run's simulator."
-        )
-    if on_error not in ON_ERROR:
-        raise ValueError(f"on_error must be one of {ON_ERROR} (got {on_error!r}).")
+    check_simulator(simulate, on_error)
 
 
 def _default_engine(posterior: Any) -> str:

@@ -35,6 +35,11 @@ def _check_callables(prior: Any, simulate: Any, on_error: Any) -> None:
             f"prior must be a Prior (got {type(prior)}); use e.g. "
             "Prior(mu=Uniform(150, 200), sigma=Uniform(5, 25))."
         )
+    check_simulator(simulate, on_error)
+
+
+def check_simulator(simulate: Any, on_error: Any) -> None:
+    """Raise unless ``simulate`` is callable and ``on_error`` one of ``ON_ERROR``."""
     if not callable(simulate):
         raise TypeError(
             f"simulate must be a callable (theta, rng) -> statistics (got {type(simulate)}); "
