@@ -131,13 +131,7 @@ class ModelChoice(PMCABC):
     def _proposal(self, g: int, population: Optional[pd.DataFrame], epsilon: float) -> Any:
         if g == 0:
             return self.space
-        live = population[population["weight"].to_numpy() > 0]
-        fitted = (
-            live[self.space.names].to_numpy(),
-            live["weight"].to_numpy(),
-            live["distance"].to_numpy(),
-            epsilon,
-        )
+        fitted = self._fitted(population, epsilon)
         return ModelProposal(self.space, fitted, self.kernel, self.discrete_kernel, self.model_stay)
 
     def _weights(self, g: int, theta: np.ndarray, proposal: Any) -> np.ndarray:

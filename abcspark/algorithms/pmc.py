@@ -200,17 +200,21 @@ class PMCABC(SequentialABC):
     def _proposal(self, g: int, population: Optional[pd.DataFrame], epsilon: float) -> Any:
         if g == 0:
             return self.problem.prior
+        fitted = self._fitted(population, epsilon)
+        if self.discrete.any():
+            return mixed_proposal(self.kernel, self.discrete_kernel, self.discrete, *fitted)
+        return self.kernel.fit(*fitted)
+
+    def _fitted(self, population: pd.DataFrame, epsilon: float) -> tuple:
+        """What a kernel is fitted to: ``(particles, weights, distances, epsilon)``."""
         # A particle whose weight underflowed to 0 is never proposed from: the kernel skips it.
         live = population[population["weight"].to_numpy() > 0]
-        fitted = (
+        return (
             live[self.problem.prior.names].to_numpy(),
             live["weight"].to_numpy(),
             live["distance"].to_numpy(),
             epsilon,
         )
-        if self.discrete.any():
-            return mixed_proposal(self.kernel, self.discrete_kernel, self.discrete, *fitted)
-        return self.kernel.fit(*fitted)
 
     def _weights(self, g: int, theta: np.ndarray, proposal: Any) -> np.ndarray:
         if g == 0:
