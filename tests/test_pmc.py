@@ -301,6 +301,7 @@ def test_explicit_epsilon_schedule():
         (dict(epsilons=[]), "epsilons must be a non-empty, non-increasing list"),
         (dict(epsilons=[5.0, 8.0]), "epsilons must be a non-empty, non-increasing list"),
         (dict(epsilons=[1.0, -1.0]), "non-increasing list of non-negative numbers"),
+        (dict(prior_draws=0.5), r"prior_draws must be a number >= 1 \(got 0.5\)"),
     ],
 )
 def test_bad_arguments(kwargs, match):
@@ -478,3 +479,16 @@ def test_a_last_generation_the_budget_sizes_to_one_particle_is_kept_with_weight_
     assert list(posterior.history["n_simulations"]) == [2, 1]
     assert len(posterior.samples) == 1 and posterior.weights.tolist() == [1.0]
     assert posterior.ess == 1.0
+
+
+def test_prior_draws_keep_the_closest_prior_draws_as_generation_0():
+    options = dict(batch_size=50, engine="numpy", progress=False)
+    closest = PMCABC(MODEL.prior, MODEL, n_particles=100, prior_draws=2, generations=1, **options)
+    every = PMCABC(MODEL.prior, MODEL, n_particles=200, generations=1, **options)
+    kept, drawn = closest.run(OBSERVED, seed=5), every.run(OBSERVED, seed=5)
+    nearest = drawn.samples["mu"].to_numpy()[np.sort(np.argsort(drawn.distances)[:100])]
+    np.testing.assert_array_equal(kept.samples["mu"].to_numpy(), nearest)
+    record = kept.history.iloc[0]
+    assert record["epsilon"] == np.sort(drawn.distances)[99] == kept.distances.max()
+    assert (record["n_simulations"], record["acceptance_rate"], record["ess"]) == (200, 0.5, 100)
+    assert kept.n_simulations == 200 and np.allclose(kept.weights, 0.01)

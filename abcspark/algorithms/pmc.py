@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 import numpy as np
@@ -15,6 +16,7 @@ from abcspark.history import forecast_rate
 from abcspark.kernels import as_kernel, importance_weights
 from abcspark.priors import Prior
 from abcspark.problem import Problem
+from abcspark.sampling import Sample
 from abcspark.validation import real
 from abcspark.weighted import quantile
 
@@ -77,6 +79,10 @@ class PMCABC(SequentialABC):
         :class:`~abcspark.Kernel`. The default measured closest to the exact posteriors per
         simulation (README, "Accuracy"); ``'olcm'`` needs the fewest simulations to an epsilon.
         With discrete parameters it proposes the continuous ones only.
+    prior_draws : float, default 1
+        Generation 0 (at epsilon inf) simulates ``prior_draws * n_particles`` prior draws and
+        keeps the ``n_particles`` closest, equally weighted: rejection ABC at the epsilon they
+        reach, which its record holds. 1 keeps every draw (epsilon inf).
     discrete_kernel : DiscreteRandomWalk, optional
         Integer steps for the discrete parameters (`~abcspark.Poisson`,
         `~abcspark.Categorical`), from the same resampled particle as the kernel's move;
@@ -120,6 +126,7 @@ class PMCABC(SequentialABC):
         min_epsilon_difference: float = 0.0,
         max_walltime: Optional[float] = None,
         kernel: Any = "silverman",
+        prior_draws: float = 1.0,
         discrete_kernel: Optional[DiscreteRandomWalk] = None,
         progress: Optional[bool] = None,
         **problem: Any,
@@ -157,6 +164,7 @@ class PMCABC(SequentialABC):
                     "epsilons schedule (got both); pass one of them."
                 )
         self.kernel = as_kernel(kernel)
+        self.prior_draws = real("prior_draws", prior_draws, 1, example="2")
 
     def settings(self) -> dict:
         return {
@@ -165,12 +173,15 @@ class PMCABC(SequentialABC):
             "epsilons": self.epsilons,
             "target_acceptance_rate": self.target_acceptance_rate,
             "kernel": self.kernel.to_dict(),
+            **({"prior_draws": self.prior_draws} if self.prior_draws != 1 else {}),
             **({"discrete_kernel": self.discrete_kernel.to_dict()} if self.discrete.any() else {}),
         }
 
     def _plan(self, g: int, run: Run) -> Optional[Tuple[float, int]]:
         if g == 0:
-            return (np.inf if self.epsilons is None else self.epsilons[0]), self.n_particles
+            epsilon = np.inf if self.epsilons is None else self.epsilons[0]
+            draws = int(np.ceil(self.prior_draws * self.n_particles)) if epsilon == np.inf else 0
+            return epsilon, max(min(draws, self.max_simulations), self.n_particles)
         distances = run.population["distance"].to_numpy()
         weights = run.population["weight"].to_numpy()
         if self.epsilons is None:
@@ -197,6 +208,19 @@ class PMCABC(SequentialABC):
             relax=self.epsilons is None,
         )
 
+    def _sample(self, g: int, proposal: Any, epsilon: float, n_particles: int, run: Run) -> Sample:
+        sample = super()._sample(g, proposal, epsilon, n_particles, run)
+        if g > 0 or self.prior_draws == 1 or len(sample.particles) < self.n_particles:
+            return sample
+        return _closest(sample, self.n_particles)
+
+    def _generation(self, g: int, run: Run) -> Optional[str]:
+        stop = super()._generation(g, run)
+        if g == 0 and self.prior_draws > 1 and run.records[0].epsilon == np.inf:
+            reached = float(run.population["distance"].max())  # the closest of more draws
+            run.records[0] = replace(run.records[0], epsilon=reached)
+        return stop
+
     def _proposal(self, g: int, population: Optional[pd.DataFrame], epsilon: float) -> Any:
         if g == 0:
             return self.problem.prior
@@ -220,6 +244,17 @@ class PMCABC(SequentialABC):
         if g == 0:
             return np.full(len(theta), 1.0 / len(theta))
         return importance_weights(theta, self.problem.prior.log_pdf(theta), proposal)
+
+
+def _closest(sample: Sample, n: int) -> Sample:
+    """``sample`` with only its ``n`` particles nearest the observation (ties: batch order)."""
+    nearest = np.sort(np.argsort(sample.particles["distance"].to_numpy(), kind="stable")[:n])
+    return replace(
+        sample,
+        particles=sample.particles.iloc[nearest].reset_index(drop=True),
+        acceptance_rate=n / max(sample.n_simulations, 1),
+        stop="complete",
+    )
 
 
 def _is_sized(epsilons: Any) -> bool:
