@@ -764,6 +764,15 @@ def test_a_dropped_generation_counts_every_simulation_it_ran(caplog):
     ]
 
 
+def test_a_dropped_generation_sized_to_the_budget_reports_the_particles_it_wanted(caplog):
+    """Generation 1 is planned at 40 particles (the last, sized to the budget), not
+    ``n_particles`` (10); cut at 2 particles, it is dropped, and the warning counts the 40."""
+    post = Scheduled([(1.0, 10), (1.0, 40)], max_simulations=12).run([0.5], seed=19)
+    assert len(post.history) == 1 and post.metadata["n_simulations"] == 12
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "was reached with 2 of 40 particles accepted" in warnings[0]
+
+
 class Lopsided(Scheduled):
     """Generation 1's first particle carries ``heavy`` times the weight of each other one."""
 

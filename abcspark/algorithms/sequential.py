@@ -238,7 +238,7 @@ class SequentialABC(Algorithm):
             least = 2 if after_prior else max(2, MIN_LAST_SHARE * self.n_particles)
             weak = 0.0 if after_prior else MIN_LAST_SHARE * run.records[-1].ess  # worse: drop
             if len(theta) < least or ess(weights) < weak:
-                message = budget_message(sample, self.n_particles, self.max_simulations)
+                message = budget_message(sample, n_particles, self.max_simulations)
                 kept = f"kept from {least:.3g} particles and an ESS of {weak:.3g}"
                 log.warning("dropping generation %d (a cut one is %s): %s", g, kept, message)
                 run.n_dropped += sample.n_simulations + sample.n_discarded
