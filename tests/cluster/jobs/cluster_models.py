@@ -87,3 +87,26 @@ def fault_scenario(name: str, markers: str) -> dict:
         "raise": dict(per_parameter, on_error="raise"),
         "hang": dict(simulate=HangsForWideSigma(), batch_timeout=2.0),
     }[name]
+
+
+TABLE_SIZE = 2400
+TABLE_SETTINGS = {"seed": 13, "batch_size": 50, "batches_per_block": 6, "blocks_per_job": 2}
+TABLE_OBSERVATIONS = {"id": [1, 2, 3], "stat_0": [0.4, -1.0, 2.2], "stat_1": [1.1, 0.8, 1.3]}
+
+
+class HeldTable:
+    """Mean and sd of 10 Normal(mu, sigma) draws; with ``hold``, the first batch that runs once
+    two blocks of the table at ``hold`` are complete leaves ``<hold>.held`` and waits there to
+    be killed, so the kill lands inside a write job, after two blocks committed."""
+
+    def __init__(self, hold: str = ""):
+        self.hold = hold
+
+    def __call__(self, theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        markers = Path(self.hold, "_blocks")
+        if self.hold and markers.is_dir() and len(list(markers.glob("block-*"))) >= 2:
+            Path(f"{self.hold}.held").touch()
+            time.sleep(60)
+            raise RuntimeError("HeldTable: not killed within 60 s of holding")
+        draws = theta[:, :1] + theta[:, 1:] * rng.standard_normal((len(theta), 10))
+        return np.column_stack([draws.mean(axis=1), draws.std(axis=1, ddof=1)])
