@@ -36,6 +36,7 @@ from abcspark.priors import (
 )
 from abcspark.reference_table import ReferenceTable
 from abcspark.sampling import BudgetExhausted
+from abcspark.semi_automatic import SemiAutomatic
 from abcspark.session import get_spark
 from abcspark.set_distances import EnergyDistance, Wasserstein
 from abcspark.table_inference import TableRejectionABC
@@ -77,6 +78,7 @@ __all__ = [
     "RejectionABC",
     "ScaledEuclidean",
     "ScipyDistribution",
+    "SemiAutomatic",
     "SimulationError",
     "TableRejectionABC",
     "TruncatedNormal",
