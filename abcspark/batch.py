@@ -19,6 +19,7 @@ import pandas as pd
 
 from abcspark.rng import batch_rng
 from abcspark.rows import TALLY, concat, failure_columns, keep_best, particle_columns
+from abcspark.simulation_store import write_batch
 
 ON_ERROR = ("raise", "skip")
 ROWS_PER_FRAME = 10_000
@@ -61,6 +62,8 @@ class BatchTask:
     sample_batches : int
         Batches below this number send every finite simulation, within epsilon or not (with
         its statistics): the sample an adaptive distance is refitted on.
+    store : str, optional
+        Where every batch also writes all its simulations (:mod:`abcspark.simulation_store`).
     """
 
     seed: int
@@ -78,6 +81,7 @@ class BatchTask:
     batch_timeout: Optional[float] = None
     keep_statistics: bool = False
     sample_batches: int = 0
+    store: Optional[str] = None
 
     def run(self, batch: int) -> pd.DataFrame:
         """Run one batch; return its kept particles and one tally row (``index == TALLY``)."""
@@ -112,6 +116,10 @@ class BatchTask:
                 distances, stats = self._score_vectorized(theta, rng, batch)
             else:
                 distances, stats = self._score_each(theta, rng, batch), None
+        if self.store is not None:
+            write_batch(
+                self.store, self.generation, batch, self.names, index, theta, distances, stats
+            )
         failed = np.isnan(distances)
         kept = distances <= min(self.epsilon, bound)  # NaN (failed) compares False
         if best is not None and np.count_nonzero(kept) > best:

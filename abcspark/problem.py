@@ -22,6 +22,7 @@ from abcspark.engines import Engine, check_engine, make_engine
 from abcspark.nested import Ranks, as_ranks
 from abcspark.priors import Prior
 from abcspark.rng import PILOT, batch_rng
+from abcspark.simulation_store import check_store
 from abcspark.validation import check_observed, optional_seconds, positive_int, real
 
 DRY_RUN_SIZE = 4
@@ -97,6 +98,7 @@ class Problem:
         spark: Any = None,
         keep_statistics: bool = False,
         max_failed_share: float = 0.5,
+        store: Optional[str] = None,
     ):
         _check_callables(prior, simulate, on_error)
         if keep_statistics and not vectorized:
@@ -125,6 +127,7 @@ class Problem:
         # An adaptive distance recomputes the population's distances from their statistics.
         self.keep_statistics = bool(keep_statistics) or self.adaptive
         self.max_failed_share = real("max_failed_share", max_failed_share, 0, 1, example="0.5")
+        self.store = check_store(store)
         self.check_session(spark)
 
     def check_session(self, spark: Any) -> None:
@@ -212,6 +215,7 @@ class Problem:
             on_error=self.on_error,
             batch_timeout=self.batch_timeout,
             keep_statistics=self.keep_statistics,
+            store=self.store,
         )
 
     def settings(self) -> dict:

@@ -68,6 +68,10 @@ class RejectionABC(Algorithm):
     max_failed_share : float, default 0.5
         With ``on_error='skip'``: a warning when half this share of a generation's
         simulations failed, and a :class:`~abcspark.SimulationError` when this share did.
+    store : str, optional
+        A folder or URI (``s3://``, ``hdfs://``) where every simulation is also kept, accepted
+        or not, one Parquet file per batch written where it ran; read it with
+        ``spark.read.parquet(store)`` (:mod:`abcspark.simulation_store`).
 
     References
     ----------
