@@ -9,7 +9,7 @@ same posterior everywhere. Where each concept lives is in the README's code map.
 
 from abcspark._version import __version__
 from abcspark.adaptive import AdaptiveEuclidean
-from abcspark.algorithms import PMCABC, ModelChoice, ModelChoiceResult, RejectionABC
+from abcspark.algorithms import PMCABC, SMCABC, ModelChoice, ModelChoiceResult, RejectionABC
 from abcspark.batch import SimulationError
 from abcspark.calibration import Calibration, calibrate
 from abcspark.callbacks import Callback
@@ -76,6 +76,7 @@ __all__ = [
     "Prior",
     "ReferenceTable",
     "RejectionABC",
+    "SMCABC",
     "ScaledEuclidean",
     "ScipyDistribution",
     "SemiAutomatic",

@@ -21,6 +21,8 @@ DRAWS = 2
 PREDICTIVE = 3
 """Stream of the simulations of a posterior predictive check (``Posterior.predict``): batch
 ``b`` of them simulates with ``batch_rng(seed, 0, b, stream=PREDICTIVE)``."""
+RESAMPLING = 4
+"""Stream of SMC-ABC's driver-side resampling at step ``g``: ``batch_rng(seed, g, 0, stream=4)``."""
 
 
 def batch_rng(
