@@ -9,7 +9,14 @@ same posterior everywhere. Where each concept lives is in the README's code map.
 
 from abcspark._version import __version__
 from abcspark.adaptive import AdaptiveEuclidean
-from abcspark.algorithms import PMCABC, SMCABC, ModelChoice, ModelChoiceResult, RejectionABC
+from abcspark.algorithms import (
+    APMCABC,
+    PMCABC,
+    SMCABC,
+    ModelChoice,
+    ModelChoiceResult,
+    RejectionABC,
+)
 from abcspark.batch import SimulationError
 from abcspark.calibration import Calibration, calibrate
 from abcspark.callbacks import Callback
@@ -44,6 +51,7 @@ from abcspark.table_results import Neighbours
 from abcspark.tracking import MLflowLogger
 
 __all__ = [
+    "APMCABC",
     "AdaptiveEuclidean",
     "Beta",
     "BudgetExhausted",
