@@ -299,3 +299,29 @@ def test_abcspark_is_added_as_an_artifact_for_a_cluster_server(connect_url, monk
         session.stop()
     local = RejectionABC(PRIOR, MODEL, batch_size=500, engine="numpy")
     assert_same_posterior(shipped, local.run(OBSERVED, quantile=0.1, n_simulations=2_000, seed=3))
+
+
+def test_model_choice_smc_and_a_store_on_connect_are_bit_identical_to_numpy(remote, tmp_path):
+    from test_model_choice import MODELS as COUNT_MODELS
+    from test_model_choice import OBSERVED as COUNTS
+
+    from abcspark import SMCABC, ModelChoice
+
+    def choice(**options):
+        settings = dict(n_particles=300, epsilons=[np.inf, 3.0, 1.0], batch_size=150)
+        return ModelChoice(COUNT_MODELS, **settings, **options).run(COUNTS, seed=5)
+
+    chosen, expected = choice(spark=remote), choice(engine="numpy")
+    pd.testing.assert_frame_equal(chosen.particles, expected.particles, check_exact=True)
+    pd.testing.assert_series_equal(chosen.probabilities, expected.probabilities)
+
+    def smc(**options):
+        settings = dict(n_particles=200, generations=4, batch_size=50, progress=False)
+        return SMCABC(PRIOR, MODEL, **settings, **options).run(OBSERVED, seed=6)
+
+    assert_same_posterior(smc(spark=remote), smc(engine="numpy"))
+    stored = pmc(spark=remote, store=str(tmp_path / "store")).run(OBSERVED, seed=42)
+    assert (
+        len(pd.read_parquet(tmp_path / "store"))
+        == stored.history[["n_simulations", "n_discarded"]].to_numpy().sum()
+    )
