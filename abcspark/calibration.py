@@ -9,7 +9,8 @@ the simulation-based-calibration rank of the truth among the posterior draws. On
 rows reach the driver.
 
 For a calibrated method, the share of truths inside their ``level`` interval is ``level``, and
-the ranks are uniform on ``0 .. n_samples`` (Talts et al. 2018).
+the ranks are uniform on ``0 .. n_samples`` (Talts et al. 2018); :meth:`Calibration.plot` shows
+both (:mod:`abcspark.calibration_plots`).
 
 References
 ----------
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,19 @@ class Calibration:
         parameter and level; ``rank`` is the number of posterior draws below the truth.
     n_samples : int
         Posterior draws per truth, so ranks lie in ``0 .. n_samples``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> intervals = pd.DataFrame({"id": np.arange(200), "parameter": "mu", "truth": 0.0,
+    ...     "rank": rng.integers(0, 101, 200), "level": 0.9, "lower": -1.0, "upper": 1.0,
+    ...     "covered": rng.random(200) < 0.9})
+    >>> found = Calibration(intervals, n_samples=100)
+    >>> found.coverage()[["parameter", "level", "n"]].values.tolist()
+    [['mu', 0.9, 200]]
+    >>> fig = found.plot()
+    >>> [ax.get_title() for ax in fig.axes]
+    ['coverage of central intervals', 'SBC ranks of mu']
     """
 
     intervals: pd.DataFrame
@@ -64,6 +78,46 @@ class Calibration:
         """The SBC rank of every truth: one row per truth, one column per parameter."""
         first = self.intervals.drop_duplicates(["id", "parameter"])
         return first.pivot(index="id", columns="parameter", values="rank")
+
+    def plot(
+        self,
+        path: Optional[str] = None,
+        *,
+        bins: Optional[int] = None,
+        band: float = 0.99,
+        dpi: int = 100,
+    ) -> Any:
+        """Coverage against the nominal level, and a rank histogram per parameter, each with
+        the band a calibrated method stays within.
+
+        Parameters
+        ----------
+        path : str, optional
+            Where to write a PNG (a local file).
+        bins : int, optional
+            Bins of the rank histograms; default ``n_truths // 10`` between 1 and 20 (at most
+            ``n_samples + 1``). Bin ``b`` holds the ranks ``r`` with
+            ``r * bins // (n_samples + 1) == b``.
+        band : float, default 0.99
+            Probability of the shaded band: per level, the central interval of the coverage of
+            ``n`` truths, ``Binomial(n, level) / n``; per bin, that of its count under uniform
+            ranks, ``Binomial(n_truths, width / (n_samples + 1))`` (Talts et al. use 0.99).
+        dpi : int, default 100
+            Each panel is 3.6 by 2.8 inches, up to three a row.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The coverage panel first, then one histogram per parameter.
+
+        Raises
+        ------
+        ValueError
+            If ``bins`` is not in ``1 .. n_samples + 1`` or ``band`` not in (0, 1).
+        """
+        from abcspark.calibration_plots import plot_calibration
+
+        return plot_calibration(self, path, bins=bins, band=band, dpi=dpi)
 
 
 def calibrate(

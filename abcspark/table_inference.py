@@ -27,6 +27,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
+from abcspark.connect import default_parallelism
 from abcspark.distances import as_distance
 from abcspark.posterior import Posterior
 from abcspark.reference_table import ReferenceTable
@@ -206,7 +207,11 @@ class TableRejectionABC:
         """Each partition's candidates of ``search`` over the first ``n_batches`` (lazy)."""
         columns = [*self.table.names, *self.table.statistics]
         rows = self.table.simulations(n_batches).select("batch", "index", *columns)
-        return rows.mapInPandas(search.frames, search.schema(id_type, columns))
+        found = rows.mapInPandas(search.frames, search.schema(id_type, columns))
+        # Hashed by id into at most the cluster's cores, so the merge's groupBy shuffles once
+        # into that many tasks, not the session's 200 default partitions of a few ids each.
+        width = max(1, min(len(search.ids), default_parallelism(self.table.spark)))
+        return found.repartition(width, search.id_column)
 
     def fitted(self, n_batches: int) -> Any:
         """The distance, fitted on the first ``n_pilot`` of those batches' rows if it must be."""

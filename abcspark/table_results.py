@@ -2,24 +2,33 @@
 
 A table's posterior is built as :class:`~abcspark.RejectionABC` builds its own: equal weights,
 particles in ``(batch, index)`` order, their statistics kept (so ``posterior.adjust()`` works),
-one history row counting the table's batches that the result used.
+one history row counting the table's batches that the result used. :meth:`Neighbours.save`
+writes the neighbours as Parquet with, beside them, what :meth:`Neighbours.load` needs to give
+the same posteriors again, with or without the table.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Optional
 
 import numpy as np
 import pandas as pd
 
+from abcspark import storage
 from abcspark.history import GenerationRecord, history_frame
 from abcspark.posterior import Posterior
 from abcspark.problem import versions
+from abcspark.reference_table import ReferenceTable
 
 log = logging.getLogger("abcspark")
+SAVED = "_abcspark_neighbours.json"
+"""Beside a saved Neighbours' Parquet rows (Spark's reader skips names starting with _)."""
+MODES = ("errorifexists", "error", "overwrite")
 
 
 @contextmanager
@@ -118,6 +127,7 @@ class Neighbours:
 
     Made by :meth:`abcspark.table_inference.TableRejectionABC.run_many`; the Spark DataFrame is
     computed once (one job over the table) and cached on the executors until :meth:`close`.
+    :meth:`save` writes it, :meth:`load` reads it back (uncached).
 
     Attributes
     ----------
@@ -126,6 +136,12 @@ class Neighbours:
         per id, ``rank`` 1 for the nearest (ties broken by batch, then index).
     id_column : str
     k : int
+
+    Examples
+    --------
+    >>> neighbours = TableRejectionABC(table).run_many(observations, 1000)  # doctest: +SKIP
+    >>> neighbours.save("s3://bucket/results/neighbours")  # doctest: +SKIP
+    >>> Neighbours.load("s3://bucket/results/neighbours").posterior_for(17)  # doctest: +SKIP
     """
 
     def __init__(
@@ -185,8 +201,78 @@ class Neighbours:
         )
 
     def save(self, uri: str, mode: str = "errorifexists") -> None:
-        """Write :attr:`frame` as Parquet at ``uri`` (Spark's save ``mode``, e.g. overwrite)."""
+        """Write :attr:`frame` as Parquet at ``uri``, and beside it what :meth:`load` needs.
+
+        The rows go first, then ``_abcspark_neighbours.json`` (ids, observed statistics, ``k``,
+        distance, the table's metadata and counts): :meth:`load` refuses a folder without it.
+
+        Parameters
+        ----------
+        uri : str
+            A folder or any URI this Spark can write (``s3://...`` on EMR).
+        mode : {'errorifexists', 'overwrite'}, default 'errorifexists'
+            Spark's save mode: refuse, or replace, what is at ``uri``.
+        """
+        if mode not in MODES:
+            raise ValueError(
+                f"mode must be one of {list(MODES)} (got {mode!r}); a saved Neighbours is "
+                "replaced whole, never appended to."
+            )
+        if self._counts is None:
+            self._counts = totals(self.table, self._n_batches)
+        document = {
+            "format": storage.FORMAT_VERSION,
+            "id_column": self.id_column,
+            "k": self.k,
+            "n_batches": self._n_batches,
+            "counts": list(self._counts),
+            "distance": self._distance.to_dict() if hasattr(self._distance, "to_dict") else None,
+            "table": {"uri": self.table.uri, "metadata": self.table.metadata},
+            "ids": self.ids,
+            "observed": [self._observations[key] for key in self.ids],
+        }
+        text = json.dumps(document, default=storage.json_default).encode()  # before any write
         self.frame.write.mode(mode).parquet(uri)
+        storage.for_path(uri, self.table.spark).write(SAVED, text)
+
+    @classmethod
+    def load(cls, uri: str, spark: Any = None) -> Neighbours:
+        """Read the neighbours :meth:`save` wrote at ``uri``; the table need not be there.
+
+        ``posterior_for(id)`` gives the posteriors the saved object gave, bit for bit.
+
+        Raises
+        ------
+        ValueError
+            If ``uri`` holds no whole save, or one of another format version.
+        """
+        from abcspark.session import get_spark
+
+        spark = get_spark(spark)
+        store = storage.for_path(uri, spark)
+        if not store.exists(SAVED):
+            raise ValueError(
+                f"uri must hold neighbours written by Neighbours.save (no {SAVED} under {uri}: "
+                "none, or a save that did not finish); pass the uri given to save, or save again."
+            )
+        document = storage.read_json(store, SAVED, uri)
+        storage.check_format(document, uri)
+        table = ReferenceTable(document["table"]["uri"], spark, document["table"]["metadata"])
+        observations = {
+            _key(i): np.asarray(v, dtype=np.float64)
+            for i, v in zip(document["ids"], document["observed"])
+        }
+        found = cls(
+            spark.read.parquet(uri),
+            table,
+            observations,
+            document["id_column"],
+            int(document["k"]),
+            int(document["n_batches"]),
+            _Described(document["distance"]),
+        )
+        found._counts = tuple(document["counts"])
+        return found
 
     def close(self) -> None:
         """Drop the cached neighbours from the executors' memory."""
@@ -199,3 +285,13 @@ class Neighbours:
 def _key(value: Any) -> Any:
     """An id as a plain Python value (NumPy integers and strings compare as their own)."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+@dataclass(frozen=True)
+class _Described:
+    """A loaded Neighbours' distance: its description, for the posteriors' metadata."""
+
+    description: Optional[dict]
+
+    def to_dict(self) -> Optional[dict]:
+        return self.description

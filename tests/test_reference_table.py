@@ -388,3 +388,108 @@ def test_coverage_on_a_conjugate_normal_model_is_nominal(spark, tmp_path):
         calibrate(abc, n_truths, 19_600)
     with pytest.raises(ValueError, match=r"levels must be a number in \(0, 1\) \(got 1.0\)"):
         calibrate(abc, n_truths, k, levels=[0.5, 1.0])
+
+
+def test_saved_neighbours_load_to_the_same_posteriors_without_the_table(table, spark, tmp_path):
+    import shutil
+
+    from abcspark.table_results import Neighbours
+
+    copy = tmp_path / "copy"
+    shutil.copytree(table.uri, copy)
+    observations = pd.DataFrame(
+        {"id": [3, 11, 7], "stat_0": [0.4, -1.0, 2.5], "stat_1": [1.1, 0.7, 1.0]}
+    )
+    scaled = ScaledEuclidean(scale=[0.5, 0.2])
+    neighbours = TableRejectionABC(ReferenceTable.open(str(copy), spark), scaled).run_many(
+        observations, 20
+    )
+    uri = (tmp_path / "saved").as_uri()
+    neighbours.save(uri)
+    expected = {i: neighbours.posterior_for(i) for i in neighbours.ids}
+    shutil.rmtree(copy)  # the rows and counts a loaded object needs are in the save
+    loaded = Neighbours.load(uri, spark)
+    assert (loaded.ids, loaded.k, loaded.id_column) == ([3, 11, 7], 20, "id")
+    order = ["id", "rank"]
+    pd.testing.assert_frame_equal(
+        loaded.frame.toPandas().sort_values(order).reset_index(drop=True),
+        neighbours.frame.toPandas().sort_values(order).reset_index(drop=True),
+        check_exact=True,
+    )
+    for i, posterior in expected.items():
+        again = loaded.posterior_for(i)
+        same(again, posterior, history=())
+        assert again.metadata == posterior.metadata  # distance, observed, table, counts
+    assert again.metadata["distance"] == scaled.to_dict() and again.metadata["id"] == 7
+    neighbours.close()
+
+
+def test_saved_neighbours_with_string_ids_replace_a_save_and_bad_saves_are_refused(
+    table, spark, tmp_path
+):
+    from abcspark.table_results import Neighbours
+
+    abc = TableRejectionABC(table)
+    first = abc.run_many(pd.DataFrame({"id": [1], "stat_0": [0.0], "stat_1": [1.0]}), 5)
+    folder = str(tmp_path / "saved")
+    first.save(folder)
+    with pytest.raises(ValueError, match=r"mode must be one of .*\(got 'append'\)"):
+        first.save(folder, mode="append")
+    observations = pd.DataFrame({"name": ["b", "a"], "stat_0": [0.4, -1.0], "stat_1": [1.1, 0.7]})
+    second = abc.run_many(observations, 10, id_column="name", n_simulations=1000)
+    second.save(folder, mode="overwrite")
+    loaded = Neighbours.load(folder, spark)
+    assert loaded.ids == ["b", "a"] and loaded.frame.count() == 20
+    same(loaded.posterior_for("a"), second.posterior_for("a"), history=())
+    assert loaded.posterior_for("a").history["n_simulations"].iloc[0] == 1000
+    with pytest.raises(ValueError, match=r"id must be one of the observations' ids \(got 1"):
+        loaded.posterior_for(1)
+    os.remove(Path(folder, "_abcspark_neighbours.json"))  # as a save killed before its end
+    with pytest.raises(ValueError, match="uri must hold neighbours written by Neighbours.save"):
+        Neighbours.load(folder, spark)
+    first.close()
+    second.close()
+
+
+def test_the_calibration_plot_shows_coverage_and_ranks_with_their_bands(tmp_path):
+    from matplotlib.figure import Figure
+    from scipy import stats
+
+    from abcspark.calibration import Calibration
+
+    rng = np.random.default_rng(4)
+    n_truths, n_samples, levels = 150, 40, [0.5, 0.9]
+    ranks = {"mu": rng.integers(0, n_samples + 1, n_truths), "sigma": np.zeros(n_truths, int)}
+    rows = [
+        (i, name, 0.0, int(ranks[name][i]), level, -1.0, 1.0, bool(rng.random() < level))
+        for i in range(n_truths)
+        for name in ("mu", "sigma")
+        for level in levels
+    ]
+    columns = ["id", "parameter", "truth", "rank", "level", "lower", "upper", "covered"]
+    found = Calibration(pd.DataFrame(rows, columns=columns), n_samples)
+    path = tmp_path / "calibration.png"
+    fig = found.plot(str(path), bins=6)
+    assert isinstance(fig, Figure) and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    coverage, mu, sigma = fig.axes
+    assert [mu.get_title(), sigma.get_title()] == ["SBC ranks of mu", "SBC ranks of sigma"]
+    lines = {line.get_label(): line for line in coverage.get_lines()}
+    expected = found.coverage().query("parameter == 'mu'")
+    np.testing.assert_array_equal(lines["mu"].get_ydata(), expected["coverage"])
+    # Ranks 0 .. 40 in 6 bins by rank * 6 // 41: 7, 7, 7, 7, 7, 6 ranks, each with its band.
+    band, mean, *bars = mu.patches
+    widths = np.bincount(np.arange(n_samples + 1) * 6 // 41)
+    assert widths.tolist() == [7, 7, 7, 7, 7, 6]
+    np.testing.assert_array_equal([bar.get_width() for bar in bars], widths)
+    np.testing.assert_array_equal(
+        [bar.get_height() for bar in bars], np.bincount(ranks["mu"] * 6 // 41, minlength=6)
+    )
+    p = widths / (n_samples + 1)
+    np.testing.assert_array_equal(band.get_data().values, stats.binom.ppf(0.995, n_truths, p))
+    np.testing.assert_array_equal(band.get_data().baseline, stats.binom.ppf(0.005, n_truths, p))
+    np.testing.assert_allclose(mean.get_data().values, n_truths * p)
+    assert [bar.get_height() for bar in sigma.patches[2:]] == [n_truths, 0, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match=r"bins must be a positive int .*\(got 42\)"):
+        found.plot(bins=42)
+    with pytest.raises(ValueError, match=r"band must be a number in \(0, 1\) \(got 1\)"):
+        found.plot(band=1)

@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -45,7 +46,14 @@ def add_run(parser: argparse.ArgumentParser) -> None:
         "--job",
         choices=sorted(spec.JOBS),
         default="run_height_pmc",
-        help="the step: the main job, or check_cluster to compare the nodes' Pythons",
+        help="the step: the main job, check_cluster to compare the nodes' Pythons, or a "
+        "reference-table job (build_table, query_table) with --job-args",
+    )
+    parser.add_argument(
+        "--job-args",
+        default="",
+        help="the table jobs' own options, quoted as one string: "
+        "'--uri s3://bucket/tables/t1 --n 10000000' (see emr/README.md)",
     )
     parser.add_argument("--particles", type=int, default=1000, help="main job: per generation")
     parser.add_argument("--generations", type=int, default=6, help="main job: at most")
@@ -166,10 +174,16 @@ def layout_of(args: argparse.Namespace) -> spec.Layout:
 
 def main_step(args: argparse.Namespace, layout: spec.Layout) -> dict:
     """The step the options ask for; refuses follow-ups it cannot have."""
-    if args.job == "check_cluster" and args.fetch:
-        raise ValueError("check_cluster writes no results; drop --fetch (--wait shows its end)")
-    if args.job == "check_cluster":
-        return spec.job_step(layout, "check_cluster", [], f"abcspark check_cluster {args.run_name}")
+    own = args.job not in ("run_height_pmc", "check_cluster")  # a table job, with its options
+    if args.job_args and not own:
+        raise ValueError(f"--job-args is for the table jobs; {args.job} takes none (drop it)")
+    if own and not args.job_args:
+        raise ValueError(f"{args.job} needs --job-args, e.g. --job-args '--help' (emr/README.md)")
+    if args.job != "run_height_pmc" and args.fetch:
+        raise ValueError(f"{args.job} writes no results here; drop --fetch (--wait shows its end)")
+    if args.job != "run_height_pmc":
+        name = f"abcspark {args.job} {args.run_name}"
+        return spec.job_step(layout, args.job, shlex.split(args.job_args), name)
     return spec.height_pmc_step(
         layout,
         args.run_name,

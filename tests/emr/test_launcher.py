@@ -132,8 +132,14 @@ def test_submit_adds_steps_to_a_running_cluster(capsys, moto_endpoint, emr, s3, 
 
     out = launch(capsys, "submit", *common, "--run-name", "seed-2", "--seed", "2")
     launch(capsys, "submit", *common, "--job", "check_cluster", "--run-name", "check-1")
+    table = f"--uri s3://{bucket}/tables/t1 --n 1000000 --seed 3"
+    launch(capsys, "submit", *common, "--job", "build_table", "--job-args", table)
 
-    newest, first = emr.list_steps(ClusterId=cluster_id)["Steps"]
+    built, newest, first = emr.list_steps(ClusterId=cluster_id)["Steps"]
+    assert built["Config"]["Args"][3:] == [
+        f"s3://{bucket}/abcspark/artifacts/jobs/build_table.py",
+        *table.split(),
+    ]
     assert first["Name"] == "abcspark seed-2"
     assert first["Config"]["Args"][-4:] == [
         "--seed",
@@ -322,6 +328,11 @@ def test_every_command_has_a_dry_run(capsys, no_aws, args):
         (
             ("--abcspark-version", "0.1.0", "--job", "check_cluster", "--fetch", "results"),
             "check_cluster writes no results",
+        ),
+        (("--abcspark-version", "0.1.0", "--job", "query_table"), "query_table needs --job-args"),
+        (
+            ("--abcspark-version", "0.1.0", "--job-args", "--n 5"),
+            "--job-args is for the table jobs; run_height_pmc takes none",
         ),
         (
             ("--abcspark-version", "0.1.0", "--no-step"),
