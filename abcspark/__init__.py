@@ -23,6 +23,7 @@ from abcspark.callbacks import Callback
 from abcspark.discrete_kernels import DiscreteRandomWalk
 from abcspark.distances import Distance, Euclidean, Manhattan, ScaledEuclidean
 from abcspark.engines import Engine, task_cpus
+from abcspark.forest_choice import ForestModelChoice
 from abcspark.history import GenerationRecord
 from abcspark.kernels import GaussianKernel, Kernel, LocalKernel, OLCMKernel
 from abcspark.nested import nested
@@ -63,6 +64,7 @@ __all__ = [
     "Engine",
     "EnergyDistance",
     "Euclidean",
+    "ForestModelChoice",
     "Gamma",
     "GaussianKernel",
     "GenerationRecord",

@@ -11,7 +11,7 @@ checkpoints and budgets of PMC run model choice unchanged.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -202,6 +202,21 @@ class ModelProposal:
                 block = theta[np.ix_(rows, self.space.columns[m])]
                 out[rows] = np.log(model_density[m]) + self.samplers[m].log_density(block)
         return out
+
+
+def model_space(
+    models: Mapping[str, Tuple[Any, Callable]], probabilities: Optional[Sequence[float]] = None
+) -> Tuple[ModelSpace, ModelSwitch]:
+    """The joint prior and simulator of ``models``, a dict of name to ``(prior, simulate)``."""
+    if not isinstance(models, Mapping) or not all(
+        isinstance(v, tuple) and len(v) == 2 for v in models.values()
+    ):
+        raise TypeError(
+            f"models must be a dict of name to (prior, simulate) (got {models!r}); e.g. "
+            "{'poisson': (Prior(rate=Gamma(2, 1)), simulate_poisson), ...}."
+        )
+    space = ModelSpace({name: prior for name, (prior, _) in models.items()}, probabilities)
+    return space, ModelSwitch(space, [simulate for _, simulate in models.values()])
 
 
 def _model_probabilities(probabilities: Optional[Sequence[float]], count: int) -> np.ndarray:

@@ -23,6 +23,8 @@ PREDICTIVE = 3
 ``b`` of them simulates with ``batch_rng(seed, 0, b, stream=PREDICTIVE)``."""
 RESAMPLING = 4
 """Stream of SMC-ABC's driver-side resampling at step ``g``: ``batch_rng(seed, g, 0, stream=4)``."""
+FOREST = 5
+"""Stream of the random states of a random-forest model choice's forests."""
 
 
 def batch_rng(

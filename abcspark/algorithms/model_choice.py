@@ -10,7 +10,7 @@ import pandas as pd
 
 from abcspark.algorithms.pmc import PMCABC
 from abcspark.history import history_frame
-from abcspark.model_space import ModelProposal, ModelSpace, ModelSwitch
+from abcspark.model_space import ModelProposal, ModelSpace, model_space
 from abcspark.posterior import Posterior
 from abcspark.rows import statistics
 from abcspark.validation import real
@@ -74,15 +74,7 @@ class ModelChoice(PMCABC):
         model_stay: float = 0.7,
         **options: Any,
     ):
-        if not isinstance(models, Mapping) or not all(
-            isinstance(v, tuple) and len(v) == 2 for v in models.values()
-        ):
-            raise TypeError(
-                f"models must be a dict of name to (prior, simulate) (got {models!r}); e.g. "
-                "{'poisson': (Prior(rate=Gamma(2, 1)), simulate_poisson), ...}."
-            )
-        space = ModelSpace({n: prior for n, (prior, _) in models.items()}, model_probabilities)
-        switch = ModelSwitch(space, [simulate for _, simulate in models.values()])
+        space, switch = model_space(models, model_probabilities)
         super().__init__(space, switch, distance, **options)
         self.space = space
         self.model_stay = real("model_stay", model_stay, 0, 1, open_high=True, example="0.7")
