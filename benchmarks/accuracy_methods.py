@@ -21,7 +21,8 @@ exact posterior per simulation):
 ``pmc-adjust``     the defaults, then ``Posterior.adjust`` (regression adjustment);
 ``pmc-adaptive``   ``AdaptiveEuclidean()``: scales refitted after every generation;
 ``pmc-target0.2``  ``target_acceptance_rate=0.2``: the acceptance-rate-driven schedule;
-``pmc-prior2``    ``prior_draws=2``: generation 0 keeps the closest N of 2N prior draws;
+``pmc-prior2``    ``prior_draws=2``: generation 0 keeps the closest N of 2N prior draws
+                   (``pmc-prior4``: of 4N);
 ``pmc-at-pyabc``   the defaults with the budget pyABC actually used (``accuracy.py`` sets it).
 
 ``rejection`` is ``RejectionABC`` keeping the closest N of B. The others (``pyabc``,
@@ -49,6 +50,7 @@ PMC_OPTIONS = {
     "pmc-adaptive": {"adaptive": True},
     "pmc-target0.2": {"target_acceptance_rate": 0.2},
     "pmc-prior2": {"prior_draws": 2},
+    "pmc-prior4": {"prior_draws": 4},
     "pmc-at-pyabc": {},
 }
 """``PMCABC`` options per method, on top of the defaults (kernels given by their shortcut

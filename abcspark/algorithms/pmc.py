@@ -82,7 +82,8 @@ class PMCABC(SequentialABC):
     prior_draws : float, default 1
         Generation 0 (at epsilon inf) simulates ``prior_draws * n_particles`` prior draws and
         keeps the ``n_particles`` closest, equally weighted: rejection ABC at the epsilon they
-        reach, which its record holds. 1 keeps every draw (epsilon inf).
+        reach, which its record holds. 1 keeps every draw (epsilon inf). With a budget under
+        about 20 ``n_particles``, 4 came closer to the exact posteriors (README, accuracy).
     discrete_kernel : DiscreteRandomWalk, optional
         Integer steps for the discrete parameters (`~abcspark.Poisson`,
         `~abcspark.Categorical`), from the same resampled particle as the kernel's move;
