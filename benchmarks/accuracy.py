@@ -46,7 +46,7 @@ from accuracy_methods import METHODS, abcspark_prior, available_methods, run_abc
 from accuracy_metrics import N_DRAWS, c2st, energy_distance, kde_draws, mean_error  # noqa: E402
 from accuracy_models import MODELS, Model  # noqa: E402
 from accuracy_report import KEY, write_report  # noqa: E402
-from harness import OUT, peer_python, run_case  # noqa: E402
+from harness import OUT, peer_python, replace_row, run_case  # noqa: E402
 
 N_PARTICLES = {10**3: 100, 10**4: 300, 10**5: 1000, 10**6: 1000}
 """Population size per budget, abcspark's ``n_particles`` and pyABC's ``population_size``;
@@ -293,19 +293,10 @@ def main(argv=None) -> None:
         row["draws_from"] = DRAWN_BY[args.draws]
         row.update(commit=state["commit"], load=os.getloadavg()[0])
         print(_line(row), flush=True)
-        rows = _replace(rows, row)
+        rows = replace_row(rows, row, KEY)
         rows.to_csv(csv, index=False)
     write_report(rows, OUT, state)
     print(f"done in {time.perf_counter() - started:.0f} s; tables in {OUT}", flush=True)
-
-
-def _replace(rows: pd.DataFrame, row: dict) -> pd.DataFrame:
-    if len(rows):
-        same = np.ones(len(rows), dtype=bool)
-        for name in KEY:
-            same &= rows[name].astype(str).to_numpy() == str(row[name])
-        rows = rows[~same]
-    return pd.concat([rows, pd.DataFrame([row])], ignore_index=True)
 
 
 def _line(row: dict) -> str:

@@ -48,7 +48,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from discrete_models import MODELS, DiscreteModel, Exact  # noqa: E402
-from harness import OUT, peer_python, run_case  # noqa: E402
+from harness import OUT, peer_python, replace_row, run_case  # noqa: E402
 
 N_PARTICLES = {10**3: 100, 10**4: 300, 10**5: 1000}
 """Population per budget (``accuracy.py``'s): abcspark's ``n_particles``, pyABC's
@@ -239,19 +239,10 @@ def main(argv=None) -> None:
         row = {**key, "observation": observation, "n_particles": N_PARTICLES[budget], **result}
         row["load"] = os.getloadavg()[0]
         print(_line(row), flush=True)
-        rows = _replace(rows, row)
+        rows = replace_row(rows, row, KEY)
         rows.to_csv(csv, index=False)
     write_report(rows, OUT)
     print(f"done in {time.perf_counter() - started:.0f} s; tables in {OUT}", flush=True)
-
-
-def _replace(rows: pd.DataFrame, row: dict) -> pd.DataFrame:
-    if len(rows):
-        same = np.ones(len(rows), dtype=bool)
-        for name in KEY:
-            same &= rows[name].astype(str).to_numpy() == str(row[name])
-        rows = rows[~same]
-    return pd.concat([rows, pd.DataFrame([row])], ignore_index=True)
 
 
 def _line(row: dict) -> str:

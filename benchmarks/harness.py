@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -64,6 +64,19 @@ def environment() -> Dict[str, str]:
     env["SPARK_LOCAL_IP"] = "127.0.0.1"
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     return env
+
+
+def replace_row(rows: Any, row: dict, key: Sequence[str]) -> Any:
+    """``rows`` (a pandas DataFrame) with ``row`` appended instead of any row of its ``key``."""
+    import numpy as np
+    import pandas as pd
+
+    if len(rows):
+        same = np.ones(len(rows), dtype=bool)
+        for name in key:
+            same &= rows[name].astype(str).to_numpy() == str(row[name])
+        rows = rows[~same]
+    return pd.concat([rows, pd.DataFrame([row])], ignore_index=True)
 
 
 def run_case(
