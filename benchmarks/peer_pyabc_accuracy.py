@@ -74,6 +74,12 @@ def smc(model: str, observation: int, budget: int, n_particles: int, seed: int) 
         population_size=n_particles,
         sampler=pyabc.sampler.MulticoreEvalParallelSampler(n_procs=2),
     )
+    return run_population(abc, observed, budget, problem.names)
+
+
+def run_population(abc, observed: dict, budget: int, names) -> dict:
+    """Run ``abc`` on ``observed`` until ``max_total_nr_simulations=budget``; its time, its
+    real simulation count and its last population's ``names`` columns and weights."""
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         abc.new(f"sqlite:///{folder}/pyabc.db", observed)
@@ -86,6 +92,6 @@ def smc(model: str, observation: int, budget: int, n_particles: int, seed: int) 
             "n_simulations": int(history.total_nr_simulations),
             "generations": int(history.max_t) + 1,
             "epsilon": float(populations["epsilon"].iloc[-1]),
-            "particles": frame[problem.names].to_numpy().tolist(),
+            "particles": frame[list(names)].to_numpy().tolist(),
             "weights": np.asarray(weights).tolist(),
         }

@@ -25,12 +25,10 @@ Everything else is as in ``peer_pyabc_accuracy``: ``MedianEpsilon``, ``PNormDist
 from __future__ import annotations
 
 import logging
-import tempfile
-import time
 
 import numpy as np
 from discrete_models import MODELS, DiscreteModel
-from peer_pyabc_accuracy import PerRow
+from peer_pyabc_accuracy import PerRow, run_population
 
 
 def _prior(model: DiscreteModel):
@@ -82,18 +80,4 @@ def smc(
         transitions=_transition(problem, transition),
         sampler=pyabc.sampler.MulticoreEvalParallelSampler(n_procs=2),
     )
-    with tempfile.TemporaryDirectory() as folder:
-        started = time.perf_counter()
-        abc.new(f"sqlite:///{folder}/pyabc.db", observed)
-        history = abc.run(max_total_nr_simulations=budget)
-        seconds = time.perf_counter() - started
-        frame, weights = history.get_distribution(m=0, t=history.max_t)
-        populations = history.get_all_populations()
-        return {
-            "seconds": seconds,
-            "n_simulations": int(history.total_nr_simulations),
-            "generations": int(history.max_t) + 1,
-            "epsilon": float(populations["epsilon"].iloc[-1]),
-            "particles": frame[problem.names].to_numpy().tolist(),
-            "weights": np.asarray(weights).tolist(),
-        }
+    return run_population(abc, observed, budget, problem.names)
