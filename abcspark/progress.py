@@ -45,6 +45,9 @@ class Progress(Callback):
         Default: on in Jupyter and when standard error is a terminal.
     title : str, default 'abcspark'
         The algorithm's name, shown in the Jupyter display.
+    budget : int, optional
+        A run that goes on until its budget is spent: the bar and the time left follow the
+        simulations used out of it instead of the generations.
 
     Examples
     --------
@@ -56,13 +59,25 @@ class Progress(Callback):
     >>> print(progress.line())  # doctest: +NORMALIZE_WHITESPACE
     [#####               ] generation 1/4  epsilon inf  acceptance 100.00%
     simulations 1,000  2 s, ~6 s left
+    >>> spending = Progress(10**6, enabled=False, budget=4000)
+    >>> spending.on_generation(record)
+    >>> print(spending.line())  # doctest: +NORMALIZE_WHITESPACE
+    [#####               ] generation 1, 1,000 of 4,000 simulations  epsilon inf
+    acceptance 100.00%  simulations 1,000  2 s, ~6 s left
     """
 
-    def __init__(self, total: int, enabled: Optional[bool] = None, title: str = "abcspark"):
+    def __init__(
+        self,
+        total: int,
+        enabled: Optional[bool] = None,
+        title: str = "abcspark",
+        budget: Optional[int] = None,
+    ):
         jupyter = _in_jupyter()
         if enabled is None:
             enabled = jupyter or sys.stderr.isatty()
         self.total, self.enabled, self.jupyter, self.title = total, enabled, jupyter, title
+        self.budget = budget
         self.records: List[GenerationRecord] = []
         self.finished = False
         self._handle: Any = None
@@ -80,14 +95,34 @@ class Progress(Callback):
         """
         if not self.records:
             return float("nan")
+        if self.budget is not None:
+            used = self.used
+            return self.seconds * (self.budget - used) / used if used else float("nan")
         return self.records[-1].seconds * (self.total - len(self.records))
+
+    @property
+    def used(self) -> int:
+        """Simulations run so far, the discarded ones included."""
+        return int(sum(r.n_simulations + r.n_discarded for r in self.records))
+
+    def share(self) -> float:
+        """The share of the run done: of its budget, or of its generations."""
+        if self.finished:
+            return 1.0
+        if self.budget is not None:
+            return min(self.used / self.budget, 1.0)
+        return len(self.records) / self.total
+
+    def _position(self) -> str:
+        done = len(self.records)
+        if self.budget is None:
+            return f"generation {done}/{self.total}"
+        return f"generation {done}, {self.used:,} of {self.budget:,} simulations"
 
     def line(self) -> str:
         """One line of text: the bar, the last generation's figures and the time."""
-        done = len(self.records)
-        scale = max(done, 1) if self.finished else self.total
-        bar = "#" * round(20 * done / scale)
-        text = f"[{bar:<20}] generation {done}/{self.total}"
+        bar = "#" * round(20 * self.share())
+        text = f"[{bar:<20}] {self._position()}"
         if self.records:
             last = self.records[-1]
             text += (
@@ -105,7 +140,7 @@ class Progress(Callback):
         status = (
             f"done: {done} generation(s), {self.seconds:.1f} s of sampling"
             if self.finished
-            else f"generation {done}/{self.total}, {self.seconds:.1f} s, "
+            else f"{self._position()}, {self.seconds:.1f} s, "
             f"~{self.remaining():.0f} s left at the last generation's pace"
         )
         head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in COLUMNS)
@@ -117,10 +152,12 @@ class Progress(Callback):
             + "</tr>"
             for r in self.records
         )
-        maximum = done if self.finished else self.total
+        value, maximum = (done, done if self.finished else self.total)
+        if self.budget is not None:
+            value, maximum = (self.used, self.used if self.finished else self.budget)
         return (
             f'<div class="abcspark-progress"><b>{html.escape(self.title)}</b> '
-            f'<progress value="{done}" max="{maximum}" style="width: 16em"></progress> '
+            f'<progress value="{value}" max="{maximum}" style="width: 16em"></progress> '
             f"{html.escape(status)}"
             f'<table style="margin-top: 0.3em"><thead><tr>{head}</tr></thead>'
             f"<tbody>{rows}</tbody></table></div>"

@@ -1,14 +1,17 @@
 """PMCABC: the conjugate answer, kernels, weights, stopping rules and errors."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from abcspark import PMCABC, MultivariateNormal, Normal, Prior, Uniform, kernels
 from abcspark.budget import epsilon_for_rate, fit_budget
 from abcspark.engines import LocalEngine
 from abcspark.examples import NormalMean, height_problem
+from abcspark.history import GenerationRecord, forecast_rate
 from abcspark.rng import batch_rng
 
 MODEL = NormalMean(prior_mean=0.0, prior_sd=2.0, sd=1.0, n_obs=10)
@@ -449,6 +452,7 @@ def test_a_cut_generation_after_the_prior_is_kept_however_few_its_particles():
         n_particles=100,
         generations=3,
         max_simulations=1000,
+        prior_draws=1,  # generation 0 at epsilon inf: the prior itself
         kernel="gaussian",
         epsilon_quantile=0.3,
         engine="numpy",
@@ -473,6 +477,7 @@ def test_a_last_generation_the_budget_sizes_to_one_particle_is_kept_with_weight_
         n_particles=2,
         generations=2,
         max_simulations=3,
+        prior_draws=1,
         engine="numpy",
         progress=False,
     ).run([0.0], seed=0)
@@ -492,3 +497,52 @@ def test_prior_draws_keep_the_closest_prior_draws_as_generation_0():
     assert record["epsilon"] == np.sort(drawn.distances)[99] == kept.distances.max()
     assert (record["n_simulations"], record["acceptance_rate"], record["ess"]) == (200, 0.5, 100)
     assert kept.n_simulations == 200 and np.allclose(kept.weights, 0.01)
+
+
+def test_prior_draws_and_generations_follow_the_budget_by_default():
+    budgeted = PMCABC(MODEL.prior, MODEL, n_particles=100, max_simulations=10**4, engine="numpy")
+    plain = PMCABC(MODEL.prior, MODEL, n_particles=100, engine="numpy")
+    assert (budgeted.prior_draws, plain.prior_draws) == (4.0, 1.0)
+    assert (budgeted.until_budget, plain.until_budget, plain.generations) == (True, False, 5)
+    assert plain.max_simulations == 10**8 and "prior_draws" not in plain.settings()
+    explicit = PMCABC(MODEL.prior, MODEL, max_simulations=10**4, generations=3, prior_draws=1)
+    assert (explicit.generations, explicit.prior_draws, explicit.until_budget) == (3, 1.0, False)
+    with pytest.raises(ValueError, match="prior_draws must be"):
+        PMCABC(MODEL.prior, MODEL, max_simulations=10**4, prior_draws=0.5)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_budget_alone_is_spent_to_within_one_batch_and_the_last_generation_wastes_none(seed):
+    calls = []
+
+    def counted(theta, rng):
+        calls.append(len(theta))
+        return MODEL(theta, rng)
+
+    budget = 20_000
+    pmc = PMCABC(MODEL.prior, counted, n_particles=100, max_simulations=budget, engine="numpy")
+    posterior = pmc.run(OBSERVED, seed=seed)
+    history, meta = posterior.history, posterior.metadata
+    batch = meta["settings"]["batch_size"]
+    # Generation 0 keeps the closest 100 of 400 prior draws, at the epsilon they reach.
+    assert history["n_simulations"].iloc[0] == 400
+    assert history["epsilon"].iloc[0] < np.inf and history["ess"].iloc[0] == 100
+    assert len(history) > 5  # past the default of a run without a budget
+    assert meta["stop_reason"] == "max_simulations"
+    assert budget - batch < meta["n_simulations"] < budget + batch
+    assert sum(calls) == meta["n_simulations"] + meta["n_driver_simulations"]
+    assert history["n_discarded"].iloc[-1] == 0
+    assert meta["n_discarded"] < 0.03 * budget  # 1.0-1.6% here; 0.9-7.4% with the full trend
+
+
+def test_generation_1_is_forecast_from_the_share_within_epsilon_not_the_prior_rate():
+    """Generation 0 kept the closest 100 of 400 draws (rate 0.25); its kernel proposes around
+    them, so generation 1's first round expects the share of them within the new epsilon."""
+    record = GenerationRecord(
+        generation=0, epsilon=1.0, n_proposals=400, n_simulations=400, acceptance_rate=0.25,
+        ess=100.0, n_failed=0, n_discarded=0, seconds=0.0,
+    )  # fmt: skip
+    population = pd.DataFrame({"distance": np.arange(1, 101) / 100, "weight": np.full(100, 0.01)})
+    assert forecast_rate([record], population, 0.5) == pytest.approx(0.5)
+    failing = replace(record, n_simulations=400, n_failed=100)  # a quarter failed
+    assert forecast_rate([failing], population, 0.5) == pytest.approx(0.375)

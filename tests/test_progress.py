@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from dataclasses import replace
 
 from abcspark import PMCABC, GenerationRecord
 from abcspark.examples import height_problem
@@ -39,6 +40,18 @@ def test_line_shows_the_last_generation_and_the_time_left():
     # 4 s so far; 3 generations left at the last one's 3 s each.
     assert line.endswith("4 s, ~9 s left")
     assert progress.remaining() == 9.0
+
+
+def test_a_run_until_its_budget_shows_the_simulations_spent_of_it():
+    progress = Progress(10**6, enabled=False, budget=12_000)
+    progress.on_generation(record(0, seconds=1.0))  # 1,000 simulations
+    progress.on_generation(record(1, seconds=3.0))  # 2,000 more, and 1,000 discarded
+    progress.records[-1] = replace(progress.records[-1], n_discarded=1000)
+    line = progress.line()
+    assert line.startswith("[" + "#" * 7 + " " * 13 + "] generation 2, 4,000 of 12,000 simulations")
+    assert line.endswith("4 s, ~8 s left")  # 4 s bought 4,000; 8,000 left
+    assert '<progress value="4000" max="12000"' in progress.html()
+    assert "generation 2, 4,000 of 12,000 simulations, 4.0 s" in progress.html()
 
 
 def test_closing_early_fills_the_bar_and_says_done():

@@ -489,6 +489,8 @@ def suspects(case: Case) -> tuple:
     have are in ``documented``.
     """
     bad = invalid_arguments({**case.init, **case.run})
+    # PMC's generations and max_simulations are optional: None is their documented default.
+    bad -= {name for name in ("generations", "max_simulations") if case.init.get(name, 0) is None}
     for named, table in ((case.distance, DISTANCES), (case.init.get("kernel"), KERNELS)):
         if named is not None and table[named][1] is not None:
             bad.add(table[named][1])

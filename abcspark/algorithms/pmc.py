@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from typing import Any, Callable, Optional, Sequence, Tuple
 
@@ -20,11 +21,16 @@ from abcspark.sampling import Sample
 from abcspark.validation import real
 from abcspark.weighted import quantile
 
+DEFAULT_GENERATIONS = 5  # without max_simulations; with it, until the budget is spent
+DEFAULT_MAX_SIMULATIONS = 10**8
+BUDGET_PRIOR_DRAWS = 4.0  # with max_simulations: measured closest per simulation (README)
+
 
 class PMCABC(SequentialABC):
     """Population Monte Carlo ABC (Beaumont, Cornuet, Marin and Robert 2009).
 
-    Generation 0 accepts ``n_particles`` prior draws. Each later generation lowers epsilon to
+    Generation 0 accepts ``n_particles`` prior draws (with ``max_simulations``, the closest
+    ``n_particles`` of four times as many). Each later generation lowers epsilon to
     a quantile of the last generation's distances (or follows ``epsilons``), proposes from the
     weighted last population perturbed by a Gaussian kernel, drops proposals outside the prior's
     support before simulating, and weights the accepted particles by
@@ -41,8 +47,9 @@ class PMCABC(SequentialABC):
         most a twentieth of ``max_simulations``.
     n_particles : int, default 1000
         Accepted particles per generation.
-    generations : int, default 5
-        Most generations to run (including generation 0).
+    generations : int, optional
+        Most generations to run (including generation 0); by default 5, or, with
+        ``max_simulations``, as many as the budget buys (as pyABC does).
     epsilon_quantile : float, default 0.5
         Next epsilon = this weighted quantile of the last generation's distances. With
         ``max_simulations``, 0.3 came closer to the exact posterior in 11 of 12 measured cases
@@ -57,14 +64,15 @@ class PMCABC(SequentialABC):
         scheme); the largest distance if none does (:func:`abcspark.budget.epsilon_for_rate`).
     min_epsilon : float, default 0
         Stop after the generation that reaches it (epsilon never goes below it).
-    max_simulations : int, default 1e8
+    max_simulations : int, optional
         The budget in simulator calls (proposals outside the prior's support are free), never
-        exceeded by more than one batch. When the forecast says that what is left buys
-        less than two more generations, the next one is the last, sized to spend it: more or
-        fewer particles than ``n_particles`` (at least half), at a larger epsilon if need be,
-        or none, the rest unspent (:func:`abcspark.budget.fit_budget`). A generation the
-        budget still cuts short is kept, with fewer particles, if it holds a quarter of
-        ``n_particles``.
+        exceeded by more than one batch; 1e8 if not given. When the forecast says that what is
+        left buys less than two more generations, the next one is the last: it spends the rest
+        and keeps every particle it buys, more or fewer than ``n_particles``, at a larger
+        epsilon if the forecast is under half of ``n_particles``; or, if even that is out of
+        reach, none runs and the rest is unspent (:func:`abcspark.budget.fit_budget`). A
+        generation the budget cuts short is kept, with fewer particles, if it holds a quarter
+        of ``n_particles``.
     min_acceptance_rate : float, default 0
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float, default 0
@@ -79,11 +87,13 @@ class PMCABC(SequentialABC):
         :class:`~abcspark.Kernel`. The default measured closest to the exact posteriors per
         simulation (README, "Accuracy"); ``'olcm'`` needs the fewest simulations to an epsilon.
         With discrete parameters it proposes the continuous ones only.
-    prior_draws : float, default 1
-        Generation 0 (at epsilon inf) simulates ``prior_draws * n_particles`` prior draws and
-        keeps the ``n_particles`` closest, equally weighted: rejection ABC at the epsilon they
-        reach, which its record holds. 1 keeps every draw (epsilon inf). With a budget under
-        about 20 ``n_particles``, 4 came closer to the exact posteriors (README, accuracy).
+    prior_draws : float, optional
+        Generation 0 (at epsilon inf) simulates ``prior_draws * n_particles`` prior draws (at
+        most ``max_simulations``) and keeps the ``n_particles`` closest, equally weighted:
+        rejection ABC at the epsilon they reach, which its record holds. 1 keeps every draw
+        (epsilon inf). By default 4 with ``max_simulations``, which came closer to the exact
+        posteriors per simulation (README, accuracy), and 1 without, where it would only add
+        ``3 * n_particles`` simulations.
     discrete_kernel : DiscreteRandomWalk, optional
         Integer steps for the discrete parameters (`~abcspark.Poisson`,
         `~abcspark.Categorical`), from the same resampled particle as the kernel's move;
@@ -117,27 +127,32 @@ class PMCABC(SequentialABC):
         distance: Any = "euclidean",
         *,
         n_particles: int = 1000,
-        generations: int = 5,
+        generations: Optional[int] = None,
         epsilon_quantile: float = 0.5,
         epsilons: Optional[Sequence[float]] = None,
         target_acceptance_rate: Optional[float] = None,
         min_epsilon: float = 0.0,
-        max_simulations: int = 10**8,
+        max_simulations: Optional[int] = None,
         min_acceptance_rate: float = 0.0,
         min_epsilon_difference: float = 0.0,
         max_walltime: Optional[float] = None,
         kernel: Any = "silverman",
-        prior_draws: float = 1.0,
+        prior_draws: Optional[float] = None,
         discrete_kernel: Optional[DiscreteRandomWalk] = None,
         progress: Optional[bool] = None,
         **problem: Any,
     ):
+        budgeted = max_simulations is not None
+        if generations is None and not budgeted:
+            generations = DEFAULT_GENERATIONS
+        if _is_sized(epsilons):
+            generations = len(epsilons) if generations is None else min(generations, len(epsilons))
         super().__init__(
             Problem(prior, simulate, "euclidean" if distance is None else distance, **problem),
             n_particles=n_particles,
-            generations=min(generations, len(epsilons)) if _is_sized(epsilons) else generations,
+            generations=generations,
             min_epsilon=min_epsilon,
-            max_simulations=max_simulations,
+            max_simulations=DEFAULT_MAX_SIMULATIONS if max_simulations is None else max_simulations,
             min_acceptance_rate=min_acceptance_rate,
             min_epsilon_difference=min_epsilon_difference,
             max_walltime=max_walltime,
@@ -165,7 +180,9 @@ class PMCABC(SequentialABC):
                     "epsilons schedule (got both); pass one of them."
                 )
         self.kernel = as_kernel(kernel)
-        self.prior_draws = real("prior_draws", prior_draws, 1, example="2")
+        if prior_draws is None:
+            prior_draws = BUDGET_PRIOR_DRAWS if budgeted else 1.0
+        self.prior_draws = real("prior_draws", prior_draws, 1, example="4")
 
     def settings(self) -> dict:
         return {
@@ -210,7 +227,13 @@ class PMCABC(SequentialABC):
         )
 
     def _sample(self, g: int, proposal: Any, epsilon: float, n_particles: int, run: Run) -> Sample:
-        sample = super()._sample(g, proposal, epsilon, n_particles, run)
+        # The last generation, sized to the budget left, keeps all the rest buys, wasting none.
+        spend_rest = g > 0 and n_particles != self.n_particles
+        sample = super()._sample(
+            g, proposal, epsilon, sys.maxsize if spend_rest else n_particles, run
+        )
+        if spend_rest and len(sample.particles) >= n_particles:
+            return replace(sample, stop="complete")  # the particles planned, and more
         if g > 0 or self.prior_draws == 1 or len(sample.particles) < self.n_particles:
             return sample
         return _closest(sample, self.n_particles)

@@ -2,9 +2,8 @@
 
 :class:`SequentialABC` owns resume from a checkpoint, one generation after another, each
 checkpointed and told to the callbacks (the progress display first), until a stop rule holds,
-and the posterior.
-An algorithm on it supplies three hooks: the next epsilon, the proposal, and the weights of the
-accepted particles (:class:`~abcspark.PMCABC` is a page of them).
+and the posterior. An algorithm on it supplies three hooks: the next epsilon, the proposal,
+and the weights of the accepted particles (:class:`~abcspark.PMCABC` is a page of them).
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ log = logging.getLogger("abcspark")
 
 FORECAST_SHARE = 0.8
 """A later generation's first round aims at this share of its forecast need (see sampling)."""
+UNTIL_BUDGET = 10**6  # the generations of a run that goes on until its budget is spent
 MIN_LAST_SHARE = 0.25
 """A generation the budget cuts short is kept if it holds this share of ``n_particles`` and
 of the last generation's ESS."""
@@ -49,17 +49,15 @@ class SequentialABC(Algorithm):
     problem : Problem
     n_particles : int
         Accepted particles per generation.
-    generations : int
-        Most generations to run (including generation 0).
+    generations : int or None
+        Most generations to run (including generation 0); None: until the budget is spent.
     min_epsilon : float
         Stop after the generation that reaches it.
     max_simulations : int
-        The budget: simulator calls (proposals outside the prior's support are free), never
-        exceeded by more than one batch. The algorithm's plan sizes the last generation to the
-        budget left, or stops before a generation the rest cannot buy (it stays unspent); a
-        generation the budget still cuts short is kept if it holds ``MIN_LAST_SHARE`` of
-        ``n_particles`` (weighted as any generation) and an ESS of ``MIN_LAST_SHARE`` of the
-        last one's, or two particles after a generation at epsilon inf (the prior itself).
+        The budget in simulator calls (proposals outside the support are free), never exceeded
+        by more than one batch; the plan sizes the last generation to it. A generation it cuts
+        short is kept if it holds ``MIN_LAST_SHARE`` of ``n_particles`` and an ESS of
+        ``MIN_LAST_SHARE`` of the last one's, or two particles after epsilon inf (the prior).
     min_acceptance_rate : float
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float
@@ -76,7 +74,7 @@ class SequentialABC(Algorithm):
         problem: Problem,
         *,
         n_particles: int,
-        generations: int,
+        generations: Optional[int],
         min_epsilon: float,
         max_simulations: int,
         min_acceptance_rate: float,
@@ -91,7 +89,9 @@ class SequentialABC(Algorithm):
                 f"n_particles must be at least 2 (got {self.n_particles}); a population of one "
                 "particle has no spread to propose from: use e.g. n_particles=1000."
             )
-        self.generations = positive_int("generations", generations, "5")
+        self.until_budget = generations is None
+        wanted = UNTIL_BUDGET if generations is None else generations
+        self.generations = positive_int("generations", wanted, "5")
         self.min_epsilon = real("min_epsilon", min_epsilon, 0, example="0.1")
         self.max_simulations = positive_int("max_simulations", max_simulations, "10**6")
         self.min_acceptance_rate = real("min_acceptance_rate", min_acceptance_rate, 0, 1)
@@ -163,7 +163,8 @@ class SequentialABC(Algorithm):
             )
         seed = check_seed(seed)
         watchers = Callbacks(callbacks)
-        watchers.callbacks.insert(0, Progress(self.generations, self.progress, self.name))
+        budget = self.max_simulations if self.until_budget else None
+        watchers.callbacks.insert(0, Progress(self.generations, self.progress, self.name, budget))
         watchers.on_run_start(self, seed)
         try:
             posterior = self._run(observed, seed, checkpoint, watchers)
