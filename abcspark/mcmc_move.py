@@ -9,8 +9,12 @@ so the move is the same bits on every engine and parallelism.
 
 In a block, each live particle (weight > 0) proposes ``theta'`` from the fitted random walk
 (:meth:`~abcspark.kernels.GaussianMixture.perturb`) and draws one uniform; then its
-``n_datasets`` simulations at ``theta'`` run through a ``BatchTask`` on the same generator, so
-proposals outside the prior's support are never simulated and failures follow ``on_error``.
+``n_datasets`` simulations at ``theta'`` run as batch ``b`` of the problem's own ``BatchTask``
+(:meth:`~abcspark.problem.Problem.task`) on the same generator, so proposals outside the
+prior's support are never simulated, failures follow ``on_error``, and with ``store=uri``
+every simulation of the block is written to ``<uri>/generation=<step>/batch-<b>.parquet``
+(:mod:`abcspark.simulation_store`), ``index`` ``i * n_datasets + k`` for dataset ``k`` of the
+block's particle ``i`` (particle ``b * batch_size + i`` of the population).
 The move is accepted with probability ``min(1, #{k: d'_k <= eps} / #{k: d_k <= eps} *
 prior(theta') / prior(theta))``. Only accepted moves come back (the first step's prior draws
 all do), with their distances: ``distance`` is the smallest of the ``n_datasets``, whose
@@ -19,8 +23,8 @@ statistics are kept; with ``n_datasets > 1`` all of them are in ``_distance_0`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from dataclasses import dataclass, replace
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -77,23 +81,34 @@ class BlockDraws:
     """The proposals of one block, drawn from the batch's generator before its simulations.
 
     ``walk=None``: prior draws (the first step); else the walk's moves of the particles at
-    ``picks`` and one uniform each, for the acceptance test. ``sample`` repeats each proposal
-    ``n_datasets`` times, the rows the block simulates.
+    ``picks`` and one uniform each, for the acceptance test. The block's simulations are
+    ``n_datasets`` rows per particle of the block, row ``i * n_datasets + k`` for dataset
+    ``k`` of its particle ``i``; a particle that is not moved (``live`` False) has NaN rows,
+    outside the support (:meth:`in_support`), so they are neither simulated nor stored.
     """
 
-    def __init__(self, prior: Any, walk: Any, picks: np.ndarray, n_datasets: int):
+    def __init__(self, prior: Any, walk: Any, picks: np.ndarray, live: np.ndarray, n_datasets: int):
         self.prior, self.walk, self.picks, self.n_datasets = prior, walk, picks, n_datasets
+        self.rows = np.repeat(live, n_datasets)
         self.theta: Optional[np.ndarray] = None
         self.uniforms: Optional[np.ndarray] = None
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``(n, d)``: each of the block's ``n / n_datasets`` proposals, repeated."""
+        """``(n, d)``: each live particle's proposal ``n_datasets`` times, NaN for the others."""
         if self.walk is None:
             self.theta = np.asarray(self.prior.sample(len(self.picks), rng), dtype=np.float64)
         else:
             self.theta = self.walk.perturb(self.picks, rng)
             self.uniforms = rng.random(len(self.picks))
-        return np.repeat(self.theta, self.n_datasets, axis=0)
+        rows = np.full((n, self.theta.shape[1]), np.nan)
+        rows[self.rows] = np.repeat(self.theta, self.n_datasets, axis=0)
+        return rows
+
+    def in_support(self, theta: np.ndarray) -> np.ndarray:
+        """bool ``(n,)``: a live particle's proposal inside the prior's support."""
+        inside = np.zeros(len(theta), dtype=bool)
+        inside[self.rows] = self.prior.in_support(theta[self.rows])
+        return inside
 
 
 @dataclass(frozen=True)
@@ -102,16 +117,15 @@ class MoveTask:
 
     Parameters
     ----------
-    seed, generation : int
-        Key each block's randomness together with the block (batch) number.
-    batch_size : int
-        Particles per block.
+    simulation : BatchTask
+        The problem's task of the step (:meth:`~abcspark.problem.Problem.task` with epsilon
+        inf); its ``batch_size`` is the particles per block. Each block runs it as its batch,
+        with the block's proposals, so the simulations fail, time out and are stored
+        (``store=``) as a PMC batch's.
     names : list of str
         The row columns after ``distance``: the parameters, then ``_distance_k`` per dataset
         when ``n_datasets > 1``.
     prior : Prior
-    simulate, distance, observed, vectorized, on_error, batch_timeout, keep_statistics
-        As for :class:`~abcspark.batch.BatchTask`.
     n_particles : int
         Population size ``N``.
     n_datasets : int
@@ -126,24 +140,24 @@ class MoveTask:
         Each particle's datasets within ``epsilon``.
     """
 
-    seed: int
-    generation: int
-    batch_size: int
+    simulation: BatchTask
     names: list
     prior: Any
-    simulate: Callable
-    distance: Callable
-    observed: Any
     n_particles: int
     n_datasets: int = 1
     epsilon: float = np.inf
     walk: Any = None
     positions: Optional[np.ndarray] = None
     counts: Optional[np.ndarray] = None
-    vectorized: bool = True
-    on_error: str = "raise"
-    batch_timeout: Optional[float] = None
-    keep_statistics: bool = False
+
+    # What the engines read of a task: the simulation's.
+    batch_size = property(lambda self: self.simulation.batch_size)
+    generation = property(lambda self: self.simulation.generation)
+    simulate = property(lambda self: self.simulation.simulate)
+    distance = property(lambda self: self.simulation.distance)
+    observed = property(lambda self: self.simulation.observed)
+    vectorized = property(lambda self: self.simulation.vectorized)
+    keep_statistics = property(lambda self: self.simulation.keep_statistics)
 
     def run(self, batch: int) -> pd.DataFrame:
         """Move one block; return its accepted particles and one tally row."""
@@ -160,12 +174,19 @@ class MoveTask:
         """
         start = batch * self.batch_size
         block = np.arange(start, min(self.n_particles, start + self.batch_size))
-        who = block if self.walk is None else block[self.positions[block] >= 0]
-        picks = who if self.walk is None else self.positions[who]
-        draws = BlockDraws(self.prior, self.walk, picks, self.n_datasets)
-        found = self._simulate(batch, draws, len(who))
-        distances, stats = self._per_dataset(found, len(who))
-        rows = np.flatnonzero(self._accept(who, draws, distances))
+        live = np.ones(len(block), bool) if self.walk is None else self.positions[block] >= 0
+        moved = np.flatnonzero(live)  # positions in the block of the particles moved
+        picks = moved if self.walk is None else self.positions[block[moved]]
+        draws = BlockDraws(self.prior, self.walk, picks, live, self.n_datasets)
+        found = replace(
+            self.simulation,
+            batch_size=len(block) * self.n_datasets,
+            proposal=draws,
+            in_support=draws.in_support,
+        ).columns(batch)
+        distances, stats = self._per_dataset(found, len(block))
+        distances = distances[moved]
+        rows = np.flatnonzero(self._accept(block[moved], draws, distances))
         nearest = np.argmin(np.where(np.isnan(distances), np.inf, distances), axis=1)[rows]
         values = draws.theta[rows]
         if self.n_datasets > 1:
@@ -173,44 +194,17 @@ class MoveTask:
         return particle_columns(
             self.names,
             batch,
-            who[rows] - start,
+            moved[rows],
             values,
             distances[rows, nearest],
             int(found["n_simulated"][-1]),
             int(found["n_failed"][-1]),
-            stats[rows * self.n_datasets + nearest] if self.keep_statistics else None,
+            stats[moved[rows] * self.n_datasets + nearest] if self.keep_statistics else None,
         )
-
-    def _simulate(self, batch: int, draws: BlockDraws, n: int) -> dict:
-        """The block's simulations: a ``BatchTask`` on the batch's generator, every row kept."""
-        d = len(self.prior.names)
-        if n == 0:  # no live particle in the block: no draws, no simulations
-            draws.theta, draws.uniforms = np.empty((0, d)), np.empty(0)
-            empty = np.empty(0, dtype=np.int64)
-            width = len(self.observed) if self.keep_statistics else 0
-            stats = np.empty((0, width)) if self.keep_statistics else None
-            return particle_columns(
-                self.names[:d], batch, empty, np.empty((0, d)), empty, 0, 0, stats
-            )
-        task = BatchTask(
-            seed=self.seed,
-            generation=self.generation,
-            batch_size=n * self.n_datasets,
-            names=list(self.names[:d]),
-            proposal=draws,
-            in_support=self.prior.in_support,
-            simulate=self.simulate,
-            distance=self.distance,
-            observed=self.observed,
-            vectorized=self.vectorized,
-            on_error=self.on_error,
-            batch_timeout=self.batch_timeout,
-            keep_statistics=self.keep_statistics,
-        )
-        return task.columns(batch)
 
     def _per_dataset(self, found: dict, n: int) -> tuple:
-        """Distances ``(n, M)`` (NaN: failed or outside the support) and statistics ``(n M, k)``."""
+        """Distances ``(n, M)`` (NaN: failed, outside the support or not moved) and statistics
+        ``(n M, k)`` of the block's ``n`` particles."""
         index = found["index"][:-1]  # the last row is the tally
         distances = np.full(n * self.n_datasets, np.nan)
         distances[index] = found["distance"][:-1]

@@ -25,7 +25,10 @@ exact posterior per simulation):
                    (``pmc-prior4``: of 4N);
 ``pmc-at-pyabc``   the defaults with the budget pyABC actually used (``accuracy.py`` sets it).
 
-``rejection`` is ``RejectionABC`` keeping the closest N of B. The others (``pyabc``,
+``smc`` is ``SMCABC`` (Del Moral et al. 2012) and ``apmc`` ``APMCABC`` (Lenormand et al.
+2013), each at its defaults given N particles and the budget (``max_simulations``); their own
+stop rules (SMC's ``min_acceptance_rate``, APMC's ``p_acc_min``) may end them before it is
+spent. ``rejection`` is ``RejectionABC`` keeping the closest N of B. The others (``pyabc``,
 ``exact-N``) are not abcspark's and run in ``accuracy.py``.
 """
 
@@ -56,7 +59,10 @@ PMC_OPTIONS = {
 """``PMCABC`` options per method, on top of the defaults (kernels given by their shortcut
 names, which ``abcspark.kernels.SHORTCUTS`` maps to the same objects as written above)."""
 
-METHODS = (*PMC_OPTIONS, "rejection", "pyabc", "exact-N")
+SEQUENTIAL = ("smc", "apmc")
+"""Other population algorithms, at their defaults given N and the budget."""
+
+METHODS = (*PMC_OPTIONS, *SEQUENTIAL, "rejection", "pyabc", "exact-N")
 """Every method, in the order of the tables' columns."""
 
 
@@ -69,7 +75,7 @@ def abcspark_prior(model: Model):
 
 def run_abcspark(method: str, model: Model, observed, budget: int, seed: int, n: int):
     """One abcspark run with ``n`` particles and ``budget`` simulations: ``(posterior, s)``."""
-    from abcspark import PMCABC, AdaptiveEuclidean, RejectionABC
+    from abcspark import APMCABC, PMCABC, SMCABC, AdaptiveEuclidean, RejectionABC
 
     prior = abcspark_prior(model)
     options = dict(PMC_OPTIONS.get(method, {}))
@@ -79,6 +85,11 @@ def run_abcspark(method: str, model: Model, observed, budget: int, seed: int, n:
     if method == "rejection":
         abc = RejectionABC(prior, model.simulate, engine="numpy")
         post = abc.run(observed, quantile=n / budget, n_simulations=budget, seed=seed)
+        return post, time.perf_counter() - started
+    if method in SEQUENTIAL:
+        cls = SMCABC if method == "smc" else APMCABC
+        options = dict(n_particles=n, max_simulations=budget, engine="numpy", progress=False)
+        post = cls(prior, model.simulate, **options).run(observed, seed=seed)
         return post, time.perf_counter() - started
     pmc = PMCABC(
         prior,

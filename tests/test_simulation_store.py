@@ -4,8 +4,9 @@ batch ran; the same files on every engine and after a rerun, and the posterior u
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import assert_same_posterior
 
-from abcspark import PMCABC, Normal, Prior, RejectionABC, Uniform
+from abcspark import PMCABC, SMCABC, Callback, Normal, Prior, RejectionABC, Uniform
 
 PRIOR = Prior(mu=Normal(0.0, 2.0), sigma=Uniform(0.5, 1.5))
 OBSERVED = [0.4, 1.1]
@@ -92,3 +93,73 @@ def test_rejection_keeps_its_simulations_too(tmp_path):
 def test_a_bad_store_is_refused_before_any_simulation(store):
     with pytest.raises(ValueError, match="store must be"):
         pmc(engine="numpy", store=store)
+
+
+# SMCABC: each step's move is one generation, its blocks of particles the batches.
+
+SMC_BLOCKS = 24
+"""120 particles in blocks of 5: the batches of every step."""
+
+
+def smc(**options):
+    settings = dict(n_particles=120, n_datasets=2, alpha=0.6, batch_size=5, generations=4)
+    return SMCABC(PRIOR, counted, progress=False, **{**settings, **options})
+
+
+class StopAfterStep(Callback):
+    def on_generation(self, record):
+        if record.generation == 1:
+            raise KeyboardInterrupt("stopped after step 1")
+
+
+def file_bytes(folder) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*.parquet")}
+
+
+def test_an_smc_run_keeps_every_simulation_of_every_move_and_the_same_posterior(tmp_path):
+    CALLS.clear()
+    post = smc(engine="numpy", store=str(tmp_path)).run(OBSERVED, seed=3)
+    rows = stored(tmp_path)
+    assert len(rows) == sum(CALLS) - post.metadata["n_driver_simulations"]
+    per_step = rows.groupby("generation", observed=True).size()
+    assert per_step.tolist() == post.history["n_simulations"].tolist()
+    sizes = [len(pd.read_parquet(f)) for f in tmp_path.rglob("*.parquet")]
+    # Every block of every step writes its file, also one with no particle moved or simulated.
+    assert len(sizes) == 4 * SMC_BLOCKS and 0 in sizes
+    # Rows 2 i and 2 i + 1 of a block are particle i's two datasets at its one proposal.
+    particle = rows["batch"] * 5 + rows["index"] // 2
+    proposals = rows.groupby([rows["generation"], particle])[["mu", "sigma"]].nunique()
+    assert (proposals == 1).all().all() and (particle < 120).all()
+    # Each particle of the posterior is a stored simulation: parameters and nearest distance.
+    final = post.samples.assign(distance=post.distances)
+    keys = ["mu", "sigma", "distance"]
+    assert set(final[keys].itertuples(index=False)) <= set(rows[keys].itertuples(index=False))
+    assert_same_posterior(post, smc(engine="numpy").run(OBSERVED, seed=3))
+
+
+@pytest.mark.parametrize("parallelism", [1, 2])
+def test_smc_on_spark_writes_numpys_files_and_a_rerun_the_same_bits(spark, tmp_path, parallelism):
+    reference = smc(engine="numpy", store=str(tmp_path / "numpy")).run(OBSERVED, seed=4)
+    options = dict(spark=spark, parallelism=parallelism, store=str(tmp_path / "spark"))
+    assert_same_posterior(smc(**options).run(OBSERVED, seed=4), reference)
+    first = file_bytes(tmp_path / "spark")
+    pd.testing.assert_frame_equal(
+        stored(tmp_path / "spark"), stored(tmp_path / "numpy"), check_exact=True
+    )
+    smc(**options).run(OBSERVED, seed=4)  # a rerun (or a retried task) rewrites the same bits
+    assert file_bytes(tmp_path / "spark") == first
+    assert not [p for p in (tmp_path / "spark").rglob(".*")]  # no hidden file left behind
+
+
+def test_an_smc_run_resumed_after_a_kill_stores_what_one_run_stores(tmp_path):
+    smc(engine="numpy", store=str(tmp_path / "once")).run(OBSERVED, seed=5)
+    options = dict(engine="numpy", store=str(tmp_path / "resumed"))
+    path = str(tmp_path / "checkpoint")
+    with pytest.raises(KeyboardInterrupt):
+        smc(**options).run(OBSERVED, seed=5, checkpoint=path, callbacks=[StopAfterStep()])
+    assert {p.parent.name for p in file_bytes(tmp_path / "resumed")} == {
+        "generation=0",
+        "generation=1",
+    }
+    smc(**options).run(OBSERVED, seed=5, checkpoint=path)
+    assert file_bytes(tmp_path / "resumed") == file_bytes(tmp_path / "once")

@@ -64,6 +64,10 @@ class SMCABC(SequentialABC):
     engine, parallelism, spark, keep_statistics
         As for :class:`~abcspark.RejectionABC`; the statistics kept are those of each
         particle's nearest dataset (its ``distance``).
+    store : str, optional
+        As for :class:`~abcspark.RejectionABC`: every simulation of every step, in
+        ``<store>/generation=<step>/batch-<block>.parquet``, ``index`` ``i * n_datasets + k``
+        for dataset ``k`` of the block's particle ``i`` (:mod:`abcspark.mcmc_move`).
     batch_size : int, optional
         Particles per block of the move (each costs ``n_datasets`` simulations); by default a
         tenth of ``n_particles``, between 10 and 1,000.
@@ -251,20 +255,11 @@ class SMCABC(SequentialABC):
         """Step ``g``'s move (step 0: the draw from the prior) as one task of blocks."""
         problem, names = self.problem, list(self.problem.prior.names)
         task = MoveTask(
-            seed=run.seed,
-            generation=g,
-            batch_size=problem.batch_size,
+            simulation=problem.task(run.seed, g, problem.prior, np.inf, run.observed, run.distance),
             names=names + distance_columns(self.n_datasets),
             prior=problem.prior,
-            simulate=problem.simulate,
-            distance=run.distance,
-            observed=run.observed,
             n_particles=self.n_particles,
             n_datasets=self.n_datasets,
-            vectorized=problem.vectorized,
-            on_error=problem.on_error,
-            batch_timeout=problem.batch_timeout,
-            keep_statistics=problem.keep_statistics,
         )
         if population is None:
             return task
