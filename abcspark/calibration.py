@@ -150,8 +150,6 @@ def calibrate(
         If the table has too few batches for the truths and the reference, or a level is not
         in (0, 1).
     """
-    from pyspark.sql import functions as F
-
     table = abc.table
     n_truths = positive_int("n_truths", n_truths, "200")
     n_samples = positive_int("n_samples", n_samples, "100")
@@ -164,7 +162,8 @@ def calibrate(
             f"n_truths={n_truths:,} truths' {held} batches (got {table.n:,} simulations); "
             "extend the table, or ask for fewer."
         )
-    truths = table.simulations().where(F.col("batch") >= reference).toPandas()
+    truths = table.simulations()
+    truths = truths.where(truths["batch"] >= reference).toPandas()  # also on Connect
     truths = truths.sort_values(["batch", "index"], kind="mergesort").head(n_truths)
     ids = np.arange(len(truths))
     search = Search(

@@ -260,26 +260,22 @@ class ReferenceTable:
 
     def rows(self, n_batches: Optional[int] = None) -> Any:
         """Simulation and tally rows of the first ``n_batches`` batches (default all)."""
-        from pyspark.sql import functions as F
-
         n_batches = self.n_batches if n_batches is None else n_batches
         schema = table_schema(self.names, self.statistics)
         frame = self.spark.read.schema(schema).parquet(self.uri)
         last_block = (n_batches - 1) // self.batches_per_block  # prunes later partitions
-        return frame.where((F.col("block") <= last_block) & (F.col("batch") < n_batches))
+        return frame.where((frame["block"] <= last_block) & (frame["batch"] < n_batches))
 
     def simulations(self, n_batches: Optional[int] = None) -> Any:
         """``block, batch, index``, parameters and statistics of the first ``n_batches``."""
-        from pyspark.sql import functions as F
-
         columns = ["block", "batch", "index", *self.names, *self.statistics]
-        return self.rows(n_batches).where(F.col("index") >= 0).select(*columns)
+        rows = self.rows(n_batches)
+        return rows.where(rows["index"] >= 0).select(*columns)
 
     def tallies(self, n_batches: Optional[int] = None) -> Any:
         """``batch, n_simulated, n_failed`` of the first ``n_batches`` batches, one row each."""
-        from pyspark.sql import functions as F
-
-        rows = self.rows(n_batches).where(F.col("index") == TALLY)
+        rows = self.rows(n_batches)
+        rows = rows.where(rows["index"] == TALLY)
         return rows.select("batch", "n_simulated", "n_failed")
 
     def __repr__(self) -> str:

@@ -31,7 +31,7 @@ from abcspark.connect import default_parallelism
 from abcspark.distances import as_distance
 from abcspark.posterior import Posterior
 from abcspark.reference_table import ReferenceTable
-from abcspark.table_observations import check_observations
+from abcspark.table_observations import check_distance, check_observations
 from abcspark.table_results import Neighbours, described, record, table_posterior, totals
 from abcspark.table_search import Search
 from abcspark.validation import check_observed, positive_int, real
@@ -47,7 +47,13 @@ class TableRejectionABC:
     table : ReferenceTable
     distance : Distance, str or callable, default 'euclidean'
         As :class:`~abcspark.RejectionABC`'s. One that needs fitting (``ScaledEuclidean()``
-        without scales) is fitted on the table's first ``n_pilot`` simulations.
+        without scales) is fitted on the table's first ``n_pilot`` simulations; a
+        :class:`~abcspark.SemiAutomatic` comes fitted (``SemiAutomatic().fit_table(table)``).
+
+    Raises
+    ------
+    ValueError
+        If the distance is adaptive, or a SemiAutomatic unfitted or fitted on other statistics.
 
     References
     ----------
@@ -76,6 +82,7 @@ class TableRejectionABC:
                 "distance must not be adaptive on a reference table (got AdaptiveEuclidean), "
                 "as it has no generations to refit it between: use ScaledEuclidean()."
             )
+        check_distance(self.distance, table)
         self._fitted: dict = {}
         self._counts: dict = {}
 
@@ -205,6 +212,8 @@ class TableRejectionABC:
 
     def candidates(self, search: Search, id_type: str, n_batches: int) -> Any:
         """Each partition's candidates of ``search`` over the first ``n_batches`` (lazy)."""
+        # The distance once on the driver first: a mistake is a local traceback, not a job's.
+        search.distance(search.observed[:1], search.observed[0])
         columns = [*self.table.names, *self.table.statistics]
         rows = self.table.simulations(n_batches).select("batch", "index", *columns)
         found = rows.mapInPandas(search.frames, search.schema(id_type, columns))
@@ -218,11 +227,10 @@ class TableRejectionABC:
         if not self.distance.needs_pilot:
             return self.distance
         if n_batches not in self._fitted:
-            from pyspark.sql import functions as F
-
             n_pilot = self.distance.n_pilot
             first = min(n_batches, math.ceil(n_pilot / self.table.batch_size))
-            rows = self.table.simulations(n_batches).where(F.col("batch") < first).toPandas()
+            rows = self.table.simulations(n_batches)
+            rows = rows.where(rows["batch"] < first).toPandas()
             rows = rows.sort_values(["batch", "index"], kind="mergesort").head(n_pilot)
             self._fitted[n_batches] = self.distance.fit(rows[self.table.statistics].to_numpy())
         return self._fitted[n_batches]
@@ -233,11 +241,10 @@ class TableRejectionABC:
         The until mode's acceptance rate counts them all, as RejectionABC's does: the kept
         particles before ``last``, and every row within epsilon in ``last`` (one job).
         """
-        from pyspark.sql import functions as F
-
         every = replace(search, k=None)
         columns = [*self.table.names, *self.table.statistics]
-        rows = self.table.simulations(last + 1).where(F.col("batch") == last)
+        rows = self.table.simulations(last + 1)
+        rows = rows.where(rows["batch"] == last)
         found = rows.select("batch", "index", *columns).mapInPandas(
             every.frames, every.schema("long", columns)
         )

@@ -1,4 +1,5 @@
-"""Many observed datasets as a DataFrame: checked, and gathered on the driver as arrays."""
+"""What an inference on a table is given, checked on the driver: the distance, and many observed
+datasets as a DataFrame, gathered as arrays."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any, Tuple
 import numpy as np
 import pandas as pd
 
+from abcspark.semi_automatic import SemiAutomatic
 from abcspark.table_metadata import TAKEN
 
 
@@ -95,3 +97,26 @@ def _id_type(ids: pd.Series) -> str:
         f"ids must be integers or strings (got {ids.dtype}); convert the id column, e.g. "
         "with .astype(str)."
     )
+
+
+def check_distance(distance: Any, table: Any) -> None:
+    """Refuse a :class:`~abcspark.SemiAutomatic` unfitted or fitted on other statistics.
+
+    A table fits only a distance that ``needs_pilot`` (``ScaledEuclidean()``); a
+    SemiAutomatic needs the parameters too, so it comes fitted (``fit_table``), and is checked
+    here, on the driver, rather than failing in every task of the search.
+    """
+    if not isinstance(distance, SemiAutomatic):
+        return
+    k = len(table.statistics)
+    if distance.coefficients is None:
+        raise ValueError(
+            "distance must be a fitted SemiAutomatic on a reference table (got an unfitted "
+            "one); fit it on the table's first rows with SemiAutomatic().fit_table(table, "
+            "n=1000), no simulation needed, or by .fit(prior, simulate, n=..., seed=...)."
+        )
+    if len(distance.center) != k:
+        raise ValueError(
+            f"distance must be fitted on the table's k = {k} statistics (got a SemiAutomatic "
+            f"fitted on k = {len(distance.center)}); fit it with SemiAutomatic().fit_table(table)."
+        )

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from abcspark import storage
+from abcspark.engines.spark import job_named
 from abcspark.history import GenerationRecord, history_frame
 from abcspark.posterior import Posterior
 from abcspark.problem import versions
@@ -33,19 +34,14 @@ MODES = ("errorifexists", "error", "overwrite")
 
 @contextmanager
 def described(spark: Any, text: str) -> Iterator[None]:
-    """Name the Spark jobs started inside, so the Spark UI reads well."""
-    spark.sparkContext.setJobDescription(text)
-    try:
+    """Name the Spark jobs started inside, so the Spark UI reads well (a tag on Connect)."""
+    with job_named(spark, text):
         yield
-    finally:
-        spark.sparkContext.setJobDescription(None)
 
 
 def totals(table: Any, n_batches: int) -> tuple:
     """Simulator calls and failures of the table's first ``n_batches`` batches (one job)."""
-    from pyspark.sql import functions as F
-
-    row = table.tallies(n_batches).agg(F.sum("n_simulated"), F.sum("n_failed")).first()
+    row = table.tallies(n_batches).selectExpr("sum(n_simulated)", "sum(n_failed)").first()
     return int(row[0] or 0), int(row[1] or 0)
 
 
@@ -173,8 +169,6 @@ class Neighbours:
         ValueError
             If ``id`` is not one of the observations' ids.
         """
-        from pyspark.sql import functions as F
-
         key = _key(id)
         if key not in self._observations:
             shown = self.ids[:5]
@@ -183,7 +177,7 @@ class Neighbours:
                 f"{' ...' if len(self.ids) > 5 else ''}); pass an id of the observations given."
             )
         started = time.perf_counter()
-        rows = self.frame.where(F.col(self.id_column) == key).toPandas()
+        rows = self.frame.where(self.frame[self.id_column] == key).toPandas()
         if self._counts is None:
             self._counts = totals(self.table, self._n_batches)
         generation = record(

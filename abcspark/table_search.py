@@ -1,18 +1,20 @@
 """The k nearest table rows of many observed datasets: one pass per partition, then a merge.
 
-:meth:`Search.frames` is the body of a ``mapInPandas`` over a table's simulations. For each
-chunk of rows it computes the distance of every row to every observation (one call of the
-distance per observation, vectorized over the rows, exactly as a batch scores its
-simulations), and keeps, per observation, the rows that can still be among its ``k`` best:
-``np.partition`` over a matrix of observations by rows finds each one's ``k``-th distance at
-once, and that bound prunes the later chunks. :meth:`Search.merge` then keeps each
-observation's ``k`` best of all partitions (``groupBy(id).applyInPandas`` on Spark).
+:meth:`Search.frames` is the body of a ``mapInPandas`` over a table's simulations. It gathers
+the rows into chunks of :data:`CELLS` rows and, for each observation, computes the distance of
+every row of a chunk to it (one call of the distance, vectorized over the rows, exactly as a
+batch scores its simulations) and keeps the rows that can still be among its ``k`` best: those
+within its bound, the ``k``-th smallest distance seen so far (``np.partition`` over the few
+candidates and the chunk's rows within the bound), which prunes the later chunks. No matrix of
+observations by rows is formed, so memory does not grow with the number of observations.
+:meth:`Search.merge` then keeps each observation's ``k`` best of all partitions
+(``groupBy(id).applyInPandas`` on Spark).
 
-Ties are broken by ``(distance, batch, index)``, so the rows kept never depend on partitioning
-or arrival order; they are the rows :class:`~abcspark.RejectionABC` keeps in quantile mode.
-Without ``k``, every row within ``epsilon`` is kept. With ``by_distance=False`` the ``k`` kept
-are the first within ``epsilon`` in ``(batch, index)`` order: rejection ABC run until ``k``
-particles are accepted.
+Ties are broken by ``(distance, batch, index)``, so the rows kept never depend on partitioning,
+chunking or arrival order; they are the rows :class:`~abcspark.RejectionABC` keeps in quantile
+mode. Without ``k``, every row within ``epsilon`` is kept. With ``by_distance=False`` the ``k``
+kept are the first within ``epsilon`` in ``(batch, index)`` order: rejection ABC run until
+``k`` particles are accepted.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from typing import Any, Iterator, List, Optional
 import numpy as np
 import pandas as pd
 
-CELLS = 2_000_000
-"""Distances computed at once, observations times rows (16 MB of float64)."""
+CELLS = 100_000
+"""Distances computed at once: one observation's to a chunk of this many rows (0.8 MB).
+
+Each chunk costs one call of the distance per observation, so larger chunks mean fewer calls."""
 OBSERVATION = "_observation"
 """The position of a candidate's observation, inside a partition."""
 
@@ -67,46 +71,52 @@ class Search:
         return ["distance", "batch", "index"] if self.by_distance else ["batch", "index"]
 
     def frames(self, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        """A partition's candidates: per observation, its ``k`` best here (ties kept)."""
+        """A partition's candidates: per observation, its ``k`` best here."""
         m = len(self.observed)
         bound = np.full(m, self.epsilon)
+        near = [np.empty(0)] * m  # per observation: the candidates' distances within its bound
         found: List[pd.DataFrame] = []
         rows = 0
-        step = max(1, CELLS // m)
-        for frame in frames:
-            for start in range(0, len(frame), step):
-                chunk = self._chunk(frame.iloc[start : start + step], bound)
-                found.append(chunk)
-                rows += len(chunk)
-                if self.k is not None and rows > 2 * m * self.k + step:
-                    best = self._best(pd.concat(found, ignore_index=True))
-                    found, rows = [best], len(best)
-                    bound = self._bound(best, bound)
+        for chunk in _chunks(frames, CELLS):
+            found.append(self._chunk(chunk, bound, near))
+            rows += len(found[-1])
+            if self.k is not None and rows > 2 * m * self.k + CELLS:
+                found = [self._best(pd.concat(found, ignore_index=True))]
+                rows = len(found[0])
         if found:
             best = pd.concat(found, ignore_index=True)
             best = best if self.k is None else self._best(best)
             best.insert(0, self.id_column, self.ids[best.pop(OBSERVATION).to_numpy()])
             yield best
 
-    def _chunk(self, chunk: pd.DataFrame, bound: np.ndarray) -> pd.DataFrame:
-        """The rows of ``chunk`` that can be among each observation's best, one per pair."""
+    def _chunk(
+        self, chunk: pd.DataFrame, bound: np.ndarray, near: List[np.ndarray]
+    ) -> pd.DataFrame:
+        """The rows of ``chunk`` that can be among each observation's best, one per pair.
+
+        Tightens ``bound`` and updates ``near`` in place, observation by observation.
+        """
         if not self.by_distance:
             chunk = chunk.sort_values(["batch", "index"], kind="mergesort")
         stats = chunk[self.statistics].to_numpy(dtype=np.float64)
-        distances = np.empty((len(self.observed), len(chunk)))
+        kept, values = [], []
         for j, observed in enumerate(self.observed):
-            distances[j] = self.distance(stats, observed)
-        keep = distances <= bound[:, None]  # NaN is never kept
-        if self.k is not None and len(chunk) > self.k:
-            if self.by_distance:
-                within = np.where(keep, distances, np.inf)
-                kth = np.partition(within, self.k - 1, axis=1)[:, self.k - 1]
-                keep &= distances <= kth[:, None]  # ties at the k-th are all kept
-            else:
-                keep &= np.cumsum(keep, axis=1) <= self.k
-        observation, row = np.nonzero(keep)
-        found = chunk.iloc[row].reset_index(drop=True)
-        found.insert(0, "distance", distances[observation, row])
+            distances = self.distance(stats, observed)
+            rows = np.flatnonzero(distances <= bound[j])  # NaN is never kept
+            if self.k is not None and not self.by_distance:
+                rows = rows[: self.k]
+            elif self.k is not None and len(rows) + len(near[j]) > self.k:
+                pooled = np.concatenate([near[j], distances[rows]])
+                kth = np.partition(pooled, self.k - 1)[self.k - 1]
+                bound[j], near[j] = kth, pooled[pooled <= kth]  # ties at the k-th all stay
+                rows = rows[distances[rows] <= kth]
+            elif self.k is not None:
+                near[j] = np.concatenate([near[j], distances[rows]])
+            kept.append(rows)
+            values.append(distances[rows])
+        observation = np.repeat(np.arange(len(kept)), [len(rows) for rows in kept])
+        found = chunk.iloc[np.concatenate(kept)].reset_index(drop=True)
+        found.insert(0, "distance", np.concatenate(values))
         found.insert(0, OBSERVATION, observation)
         return found
 
@@ -115,18 +125,6 @@ class Search:
         ordered = candidates.sort_values([OBSERVATION, *self.keys], kind="mergesort")
         rank = ordered.groupby(OBSERVATION, sort=False).cumcount().to_numpy()
         return ordered[rank < self.k].reset_index(drop=True)
-
-    def _bound(self, best: pd.DataFrame, bound: np.ndarray) -> np.ndarray:
-        """Tighter bounds: an observation with ``k`` candidates needs none further than its
-        ``k``-th (a row at that distance may still win on ``(batch, index)``)."""
-        if not self.by_distance:
-            return bound
-        counts = np.bincount(best[OBSERVATION], minlength=len(bound))
-        full = np.flatnonzero(counts == self.k)
-        kth = best.groupby(OBSERVATION, sort=True)["distance"].max()
-        tighter = bound.copy()
-        tighter[full] = np.minimum(bound[full], kth.loc[full].to_numpy())
-        return tighter
 
     def merge(self, candidates: pd.DataFrame) -> pd.DataFrame:
         """Each id's ``k`` best of all partitions' candidates, with ``rank`` 1, 2, ... k.
@@ -149,3 +147,22 @@ class Search:
         head = f"`{self.id_column}` {id_type}, " + ("rank int, " if rank else "")
         values = ", ".join(f"`{c}` double" for c in columns)
         return f"{head}distance double, batch long, index long, {values}"
+
+
+def _chunks(frames: Iterator[pd.DataFrame], size: int) -> Iterator[pd.DataFrame]:
+    """``frames`` regrouped into chunks of ``size`` rows (the last one shorter)."""
+    held: List[pd.DataFrame] = []
+    count = 0
+    for frame in frames:
+        if not len(frame):
+            continue
+        held.append(frame)
+        count += len(frame)
+        if count >= size:
+            whole = pd.concat(held, ignore_index=True)
+            count = len(whole) % size
+            held = [whole.iloc[len(whole) - count :]] if count else []
+            for start in range(0, len(whole) - count, size):
+                yield whole.iloc[start : start + size]
+    if count:
+        yield pd.concat(held, ignore_index=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
 from functools import partial
 from typing import Any, Iterator, List, Tuple
@@ -28,7 +29,7 @@ import pandas as pd
 
 from abcspark import storage
 from abcspark.batch import run_batches
-from abcspark.engines.spark import executor_error, load_task
+from abcspark.engines.spark import executor_error, job_named, load_task
 from abcspark.rows import statistic_names
 
 log = logging.getLogger("abcspark")
@@ -127,21 +128,18 @@ def _write_job(
     description = f"abcspark reference table {uri} blocks {job[0][0]}-{job[-1][0]}"
     schema = table_schema(layout["names"], layout["statistics"])
     frames = partial(_table_frames, shared, layout["batches_per_block"], layout["statistics"])
-    sc = spark.sparkContext
-    sc.setJobDescription(description)
+    ids = spark.range(first, stop, 1, numPartitions=max(1, min(parallelism, stop - first)))
     try:
-        ids = spark.range(first, stop, 1, numPartitions=max(1, min(parallelism, stop - first)))
-        (
-            ids.mapInPandas(frames, schema)
-            .write.mode("overwrite")
-            .option("partitionOverwriteMode", "dynamic")  # only this job's blocks are replaced
-            .partitionBy("block")
-            .parquet(uri)
-        )
+        with job_named(spark, description):
+            (
+                ids.mapInPandas(frames, schema)
+                .write.mode("overwrite")
+                .option("partitionOverwriteMode", "dynamic")  # only this job's blocks go
+                .partitionBy("block")
+                .parquet(uri)
+            )
     except Exception as exc:
         raise executor_error(exc, description) from exc
-    finally:
-        sc.setJobDescription(None)
 
 
 def _table_frames(
@@ -161,7 +159,14 @@ def remove_staging(spark: Any, uri: str) -> None:
     """Delete the staging folders that killed write jobs left under the table's root.
 
     One writer at a time: a staging folder of another run writing the table now would go too.
+    A local folder is cleaned here (so on Spark Connect too); a Hadoop URI through the JVM.
     """
+    store = storage.for_path(uri, spark)
+    if isinstance(store, storage.LocalStorage):
+        for name in store.names():
+            if name.startswith(STAGING):
+                shutil.rmtree(store.root / name, ignore_errors=True)
+        return
     jvm = spark.sparkContext._jvm
     root = jvm.org.apache.hadoop.fs.Path(uri)
     fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from connect_server import connect_url, remote  # noqa: F401 (fixtures: one Connect server)
 
 # Scripts that tests run in subprocesses (spark-submit, mpirun, kills) are not test modules.
 collect_ignore_glob = ["jobs/*", "*/jobs/*"]

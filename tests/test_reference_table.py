@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from helpers import assert_same_posterior
 
-from abcspark import AdaptiveEuclidean, RejectionABC, ScaledEuclidean
+from abcspark import AdaptiveEuclidean, RejectionABC, ScaledEuclidean, SemiAutomatic
 from abcspark.calibration import calibrate
 from abcspark.distances import spread
 from abcspark.dry_run import fingerprint
@@ -129,6 +129,31 @@ def test_a_distance_that_needs_fitting_is_fitted_on_the_table(table):
     assert posterior.metadata["distance"]["scale"] == scale.tolist()
     fixed = TableRejectionABC(table, ScaledEuclidean(scale=scale)).run(OBSERVED, n_samples=50)
     same(posterior, fixed, history=())
+
+
+def test_a_distance_that_cannot_score_the_table_is_refused_on_the_driver(table, spark):
+    unfitted = (
+        r"distance must be a fitted SemiAutomatic on a reference table \(got an unfitted one\)"
+    )
+    with pytest.raises(ValueError, match=unfitted + r"; fit it .* SemiAutomatic\(\)\.fit_table\("):
+        TableRejectionABC(table, SemiAutomatic())
+    rng = np.random.default_rng(1)
+    other = SemiAutomatic().regress(rng.normal(size=(50, 1)), rng.normal(size=(50, 3)))
+    with pytest.raises(ValueError, match=r"fitted on the table's k = 2 statistics \(got a Semi"):
+        TableRejectionABC(table, other)
+    abc = TableRejectionABC(table, ScaledEuclidean(scale=[1.0, 1.0, 1.0]))  # a scale too many
+    wrong = r"scale must have one entry per summary statistic, k = 2 \(got scale=\[1\.0, 1"
+    observations = pd.DataFrame({"id": [1, 2], "stat_0": [0.4, 0.1], "stat_1": [1.1, 0.9]})
+    sc = spark.sparkContext
+    sc.setJobGroup("refused-distance", "jobs started while a bad distance is refused")
+    try:
+        with pytest.raises(ValueError, match=wrong):
+            abc.run(OBSERVED, n_samples=5)
+        with pytest.raises(ValueError, match=wrong):
+            abc.run_many(observations, 5)
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    assert sc.statusTracker().getJobIdsForGroup("refused-distance") == []  # no Spark job ran
 
 
 def brute_force(rows: pd.DataFrame, observed: np.ndarray, k: int) -> pd.DataFrame:
