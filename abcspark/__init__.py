@@ -20,7 +20,7 @@ from abcspark.algorithms import (
 from abcspark.batch import SimulationError
 from abcspark.calibration import Calibration, calibrate
 from abcspark.callbacks import Callback
-from abcspark.discrete_kernels import DiscreteRandomWalk
+from abcspark.discrete_kernels import DiscreteJump, DiscreteRandomWalk
 from abcspark.distances import Distance, Euclidean, Manhattan, ScaledEuclidean
 from abcspark.engines import Engine, task_cpus
 from abcspark.forest_choice import ForestModelChoice
@@ -59,6 +59,7 @@ __all__ = [
     "Calibration",
     "Callback",
     "Categorical",
+    "DiscreteJump",
     "DiscreteRandomWalk",
     "Distance",
     "Engine",

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from abcspark.discrete_kernels import DiscreteRandomWalk, mixed_proposal
+from abcspark.discrete_kernels import DiscreteKernel, mixed_proposal
 from abcspark.distributions import as_rows, check_draw
 from abcspark.priors import Prior
 
@@ -148,7 +148,7 @@ class ModelProposal:
         space: ModelSpace,
         population: tuple,
         kernel: Any,
-        walk: DiscreteRandomWalk,
+        walk: DiscreteKernel,
         stay: float,
     ) -> None:
         particles, weights, distances, epsilon = population

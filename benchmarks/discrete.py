@@ -21,6 +21,10 @@ log_scale; ``category``: a Categorical over 5 values), observation, budget B and
 ``pmc-walk0.5``   the same at pyABC's count with a narrower walk for the integer,
                   ``DiscreteRandomWalk(scale=0.5, min_width=0.5)`` (the default is 1.0,
                   1.0): it keeps a particle's value with probability 0.79 instead of 0.40;
+``pmc-jump``      the same at pyABC's count with ``DiscreteJump(stay=0.7)`` for the integer:
+                  keep the value with 0.7, else jump to another, each alike (pyABC's jump);
+``pmc-b-walk0.5``, ``pmc-b-jump``  those two kernels with B simulations, beside ``pmc``
+                  (no pyABC run needed: many seeds are cheap);
 ``rejection``     abcspark's ``RejectionABC`` keeping the closest N of B;
 ``pyabc-walk``    pyABC with ``DiscreteRandomWalkTransition`` instead of the jump (not run
                   by default: its density is a Python loop over particles, minutes per run);
@@ -57,11 +61,29 @@ N_PARTICLES = {10**3: 100, 10**4: 300, 10**5: 1000}
 """Population per budget (``accuracy.py``'s): abcspark's ``n_particles``, pyABC's
 ``population_size``, the N of rejection's closest N of B."""
 
-METHODS = ("pyabc", "pmc-at-pyabc", "pmc", "pmc-walk0.5", "rejection", "pyabc-walk", "exact-N")
+METHODS = (
+    "pyabc",
+    "pmc-at-pyabc",
+    "pmc",
+    "pmc-walk0.5",
+    "pmc-jump",
+    "pmc-b-walk0.5",
+    "pmc-b-jump",
+    "rejection",
+    "pyabc-walk",
+    "exact-N",
+)
 DEFAULT_METHODS = ("pyabc", "pmc-at-pyabc", "pmc", "pmc-walk0.5", "rejection", "exact-N")
-WALKS = {"pmc-walk0.5": {"scale": 0.5, "min_width": 0.5}}
-"""``DiscreteRandomWalk`` options per method (none: its defaults)."""
-AT_PYABC = ("pmc-at-pyabc", "pmc-walk0.5")
+WALK_HALF = ("walk", {"scale": 0.5, "min_width": 0.5})
+JUMP = ("jump", {"stay": 0.7})
+DISCRETE_KERNELS = {
+    "pmc-walk0.5": WALK_HALF,
+    "pmc-b-walk0.5": WALK_HALF,
+    "pmc-jump": JUMP,
+    "pmc-b-jump": JUMP,
+}
+"""The discrete kernel per method, ``(kind, options)`` (none: ``DiscreteRandomWalk()``)."""
+AT_PYABC = ("pmc-at-pyabc", "pmc-walk0.5", "pmc-jump")
 """abcspark's methods given the simulations of pyABC's run of the same key."""
 PYABC_TRANSITION = {"pyabc": "jump", "pyabc-walk": "walk"}
 KEY = ("method", "model", "budget", "seed", "observation")
@@ -75,6 +97,12 @@ PAIRS = (
     ("pmc-at-pyabc", "pyabc-walk"),
     ("pmc-walk0.5", "pyabc"),
     ("pmc-walk0.5", "pmc-at-pyabc"),
+    ("pmc-jump", "pyabc"),
+    ("pmc-jump", "pmc-at-pyabc"),
+    ("pmc-jump", "pmc-walk0.5"),
+    ("pmc-b-walk0.5", "pmc"),
+    ("pmc-b-jump", "pmc"),
+    ("pmc-b-jump", "pmc-b-walk0.5"),
 )
 """Paired comparisons in the report: (a, b), how often a is closer than b on the same seed."""
 
@@ -92,10 +120,18 @@ def abcspark_prior(model: DiscreteModel):
     return Prior(**named)
 
 
+def discrete_kernel(method: str):
+    """The discrete kernel ``DISCRETE_KERNELS`` gives ``method``."""
+    from abcspark.discrete_kernels import DiscreteJump, DiscreteRandomWalk
+
+    kind, options = DISCRETE_KERNELS.get(method, ("walk", {}))
+    return (DiscreteJump if kind == "jump" else DiscreteRandomWalk)(**options)
+
+
 def run_abcspark(method: str, model: DiscreteModel, observed, budget: int, seed: int, n: int):
-    """``PMCABC`` at its defaults (its walk as ``WALKS`` says), or ``RejectionABC`` closest
-    ``n`` of ``budget``."""
-    from abcspark import PMCABC, DiscreteRandomWalk, RejectionABC
+    """``PMCABC`` at its defaults (its discrete kernel as ``DISCRETE_KERNELS`` says), or
+    ``RejectionABC`` closest ``n`` of ``budget``."""
+    from abcspark import PMCABC, RejectionABC
 
     started = time.perf_counter()
     if method == "rejection":
@@ -108,9 +144,9 @@ def run_abcspark(method: str, model: DiscreteModel, observed, budget: int, seed:
             n_particles=n,
             generations=10**6,
             max_simulations=budget,
+            discrete_kernel=discrete_kernel(method),
             engine="numpy",
             progress=False,
-            discrete_kernel=DiscreteRandomWalk(**WALKS.get(method, {})),
         )
         post = pmc.run(observed, seed=seed)
     return {

@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from dataclasses import replace
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple, get_args
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ import pandas as pd
 from abcspark.algorithms.run import Run
 from abcspark.algorithms.sequential import SequentialABC
 from abcspark.budget import budget_message
-from abcspark.discrete_kernels import DiscreteRandomWalk, mixed_proposal
+from abcspark.discrete_kernels import DiscreteKernel, DiscreteRandomWalk, mixed_proposal
 from abcspark.history import GenerationRecord
 from abcspark.kernels import as_kernel
 from abcspark.priors import Prior
@@ -81,7 +81,7 @@ class APMCABC(SequentialABC):
     kernel : str or Kernel, default 'gaussian'
         As for :class:`~abcspark.PMCABC`; the default is the paper's, a Gaussian at twice the
         weighted covariance of the kept particles (Beaumont et al. 2009).
-    discrete_kernel : DiscreteRandomWalk, optional
+    discrete_kernel : DiscreteRandomWalk or DiscreteJump, optional
         As for :class:`~abcspark.PMCABC`: integer steps for discrete parameters.
     progress : bool, optional
         Progress display per generation; default on in Jupyter and in a terminal.
@@ -120,7 +120,7 @@ class APMCABC(SequentialABC):
         min_epsilon_difference: float = 0.0,
         max_walltime: Optional[float] = None,
         kernel: Any = "gaussian",
-        discrete_kernel: Optional[DiscreteRandomWalk] = None,
+        discrete_kernel: Optional[DiscreteKernel] = None,
         progress: Optional[bool] = None,
         **problem: Any,
     ):
@@ -151,10 +151,10 @@ class APMCABC(SequentialABC):
         self.kernel = as_kernel(kernel)
         self.discrete = np.isin(prior.names, prior.discrete_names)
         self.discrete_kernel = discrete_kernel or DiscreteRandomWalk()
-        if not isinstance(self.discrete_kernel, DiscreteRandomWalk):
+        if not isinstance(self.discrete_kernel, get_args(DiscreteKernel)):
             raise TypeError(
-                f"discrete_kernel must be a DiscreteRandomWalk (got {discrete_kernel!r}); use "
-                "e.g. DiscreteRandomWalk(scale=1.0)."
+                f"discrete_kernel must be a DiscreteRandomWalk or a DiscreteJump (got "
+                f"{discrete_kernel!r}); use e.g. DiscreteRandomWalk(scale=1.0)."
             )
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple, get_args
 
 import numpy as np
 import pandas as pd
@@ -12,7 +12,7 @@ import pandas as pd
 from abcspark.algorithms.run import Run
 from abcspark.algorithms.sequential import SequentialABC
 from abcspark.budget import epsilon_for_rate, fit_budget
-from abcspark.discrete_kernels import DiscreteRandomWalk, mixed_proposal
+from abcspark.discrete_kernels import DiscreteKernel, DiscreteRandomWalk, mixed_proposal
 from abcspark.history import forecast_rate
 from abcspark.kernels import as_kernel, importance_weights
 from abcspark.priors import Prior
@@ -94,7 +94,7 @@ class PMCABC(SequentialABC):
         (epsilon inf). By default 4 with ``max_simulations``, which came closer to the exact
         posteriors per simulation (README, accuracy), and 1 without, where it would only add
         ``3 * n_particles`` simulations.
-    discrete_kernel : DiscreteRandomWalk, optional
+    discrete_kernel : DiscreteRandomWalk or DiscreteJump, optional
         Integer steps for the discrete parameters (`~abcspark.Poisson`,
         `~abcspark.Categorical`), from the same resampled particle as the kernel's move;
         default ``DiscreteRandomWalk()``.
@@ -138,7 +138,7 @@ class PMCABC(SequentialABC):
         max_walltime: Optional[float] = None,
         kernel: Any = "silverman",
         prior_draws: Optional[float] = None,
-        discrete_kernel: Optional[DiscreteRandomWalk] = None,
+        discrete_kernel: Optional[DiscreteKernel] = None,
         progress: Optional[bool] = None,
         **problem: Any,
     ):
@@ -160,10 +160,10 @@ class PMCABC(SequentialABC):
         )
         self.discrete = np.isin(prior.names, prior.discrete_names)
         self.discrete_kernel = discrete_kernel or DiscreteRandomWalk()
-        if not isinstance(self.discrete_kernel, DiscreteRandomWalk):
+        if not isinstance(self.discrete_kernel, get_args(DiscreteKernel)):
             raise TypeError(
-                f"discrete_kernel must be a DiscreteRandomWalk (got {discrete_kernel!r}); use "
-                "e.g. DiscreteRandomWalk(scale=1.0)."
+                f"discrete_kernel must be a DiscreteRandomWalk or a DiscreteJump (got "
+                f"{discrete_kernel!r}); use e.g. DiscreteRandomWalk(scale=1.0)."
             )
         self.epsilon_quantile = real(
             "epsilon_quantile", epsilon_quantile, 0, 1, open_low=True, open_high=True, example="0.5"
