@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from helpers import assert_same_posterior
 
-from abcspark import PMCABC, SMCABC, Callback, Normal, Prior, RejectionABC, Uniform
+from abcspark import APMCABC, PMCABC, SMCABC, Callback, Normal, Prior, RejectionABC, Uniform
 
 PRIOR = Prior(mu=Normal(0.0, 2.0), sigma=Uniform(0.5, 1.5))
 OBSERVED = [0.4, 1.1]
@@ -87,6 +87,20 @@ def test_rejection_keeps_its_simulations_too(tmp_path):
     assert len(rows) == 1000 and set(rows["generation"]) == {0}
     best = rows.nsmallest(100, "distance", keep="first").sort_values(["batch", "index"])
     assert sorted(best["distance"]) == sorted(result.distances)
+
+
+def test_an_apmc_run_keeps_every_simulation_and_the_same_posterior(tmp_path):
+    CALLS.clear()
+    settings = dict(n_particles=100, max_simulations=1500, engine="numpy", progress=False)
+    post = APMCABC(PRIOR, counted, store=str(tmp_path), **settings).run(OBSERVED, seed=4)
+    rows = stored(tmp_path)
+    assert len(rows) == sum(CALLS) - post.metadata["n_driver_simulations"]
+    per_generation = rows.groupby("generation").size()
+    history = post.history
+    assert per_generation.tolist() == (history["n_simulations"] + history["n_discarded"]).tolist()
+    plain = APMCABC(PRIOR, counted, **settings).run(OBSERVED, seed=4)
+    np.testing.assert_array_equal(post.samples.to_numpy(), plain.samples.to_numpy())
+    np.testing.assert_array_equal(post.weights, plain.weights)
 
 
 @pytest.mark.parametrize("store", ["", 3, "nosuchscheme://bucket/x"])
