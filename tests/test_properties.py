@@ -620,7 +620,8 @@ def assert_sound(posterior: Posterior, prior: Prior, case: Case) -> None:
     theta = posterior.samples.to_numpy()
     epsilon = case.run.get("epsilon")
     wanted = case.run.get("n_samples", case.init.get("n_particles"))
-    most = 2 if case.algorithm == "pmc" else 1  # PMC's last generation spends the budget left
+    if wanted is not None and case.algorithm == "pmc":  # its last generation keeps all the
+        wanted = max(int(wanted), int(posterior.history["n_simulations"].iloc[-1]))  # rest buys
     failed = [
         what
         for what, holds in (
@@ -630,7 +631,7 @@ def assert_sound(posterior: Posterior, prior: Prior, case: Case) -> None:
             ("sum", abs(posterior.weights.sum() - 1.0) <= 1e-12),
             ("distances", np.isfinite(posterior.distances).all()),
             ("epsilon", epsilon is None or all(d <= epsilon for d in posterior.distances.tolist())),
-            ("size", wanted is None or len(theta) <= most * int(wanted)),
+            ("size", wanted is None or len(theta) <= int(wanted)),
         )
         if not holds
     ]
@@ -897,6 +898,30 @@ FOUND_BUGS = [
         "B17",
         "_normal_log_pdf squares z > ~1e154: LogNormal(sigma < 1e-170) has no density at its draws",
         partial(check_prior, [("p0", "LogNormal", [0.25, 1e-300])], 5, 0),
+    ),
+    found(
+        "B18",
+        "the property's own bound: a last generation keeps all 22 particles its one batch of "
+        "342 bought for n_particles=4 (the budget's rest, not 2 n_particles)",
+        partial(
+            check,
+            Case(
+                "pmc",
+                [(f"p{i}", "Beta", [1.0, 1.0]) for i in range(4)],
+                "float32",
+                observed=[0.0],
+                distance="Euclidean",
+                init={
+                    "batch_size": 342,
+                    "n_particles": 4,
+                    "generations": 2,
+                    "epsilon_quantile": 0.5,
+                    "max_simulations": 352,
+                    "kernel": "Gaussian(float32)",
+                },
+                run={"seed": 0},
+            ),
+        ),
     ),
 ]
 
