@@ -46,7 +46,7 @@ from accuracy_methods import METHODS, abcspark_prior, available_methods, run_abc
 from accuracy_metrics import N_DRAWS, c2st, energy_distance, kde_draws, mean_error  # noqa: E402
 from accuracy_models import MODELS, Model  # noqa: E402
 from accuracy_report import KEY, write_report  # noqa: E402
-from harness import OUT, peer_python, replace_row, run_case  # noqa: E402
+from harness import OUT, cases, peer_python, replace_row, run_case  # noqa: E402
 
 N_PARTICLES = {10**3: 100, 10**4: 300, 10**5: 1000, 10**6: 1000}
 """Population size per budget, abcspark's ``n_particles`` and pyABC's ``population_size``;
@@ -255,18 +255,6 @@ def parse(argv=None) -> argparse.Namespace:
     return args
 
 
-def cases(args):
-    """``(budget, model, observation, seed, method)`` in the order they run."""
-    for budget in args.budgets:
-        for name in args.models:
-            for observation in range(args.observations):
-                for seed in range(args.first_seed, args.first_seed + args.seeds):
-                    for method in args.methods:
-                        # The reference line hardly depends on the seed: one is enough.
-                        if method != "exact-N" or seed == args.first_seed:
-                            yield budget, MODELS[name], observation, seed, method
-
-
 def main(argv=None) -> None:
     args = parse(argv)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -281,7 +269,8 @@ def main(argv=None) -> None:
     args.draws = draw_method(args.draws)
     args.python = peer_python("pyabc") if "pyabc" in args.methods else None
     exact = {}
-    for budget, model, observation, seed, method in cases(args):
+    once = ("exact-N",)  # the reference line hardly depends on the seed: one is enough
+    for budget, model, observation, seed, method in cases(args, MODELS, once):
         observed = model.observed(observation)
         if (model.name, observation) not in exact:
             rng = np.random.default_rng(9_000 + observation)

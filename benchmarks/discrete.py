@@ -55,7 +55,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from discrete_models import MODELS, DiscreteModel, Exact  # noqa: E402
-from harness import OUT, peer_python, replace_row, run_case  # noqa: E402
+from harness import OUT, cases, peer_python, replace_row, run_case  # noqa: E402
 
 N_PARTICLES = {10**3: 100, 10**4: 300, 10**5: 1000}
 """Population per budget (``accuracy.py``'s): abcspark's ``n_particles``, pyABC's
@@ -259,16 +259,6 @@ def parse(argv=None) -> argparse.Namespace:
     return args
 
 
-def cases(args):
-    """``(budget, model, observation, seed, method)`` in the order they run."""
-    for budget in args.budgets:
-        for name in args.models:
-            for observation in range(args.observations):
-                for seed in range(args.first_seed, args.first_seed + args.seeds):
-                    for method in args.methods:
-                        yield budget, MODELS[name], observation, seed, method
-
-
 def main(argv=None) -> None:
     args = parse(argv)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -280,7 +270,7 @@ def main(argv=None) -> None:
     started = time.perf_counter()
     wants_pyabc = any(m in PYABC_TRANSITION for m in args.methods)
     args.python = peer_python("pyabc") if wants_pyabc else None
-    for budget, model, observation, seed, method in cases(args):
+    for budget, model, observation, seed, method in cases(args, MODELS):
         result = run_method(method, model, observation, budget, seed, args, rows)
         key = dict(method=method, model=model.name, budget=budget, seed=seed)
         row = {**key, "observation": observation, "n_particles": N_PARTICLES[budget], **result}

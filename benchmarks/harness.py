@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -77,6 +77,19 @@ def replace_row(rows: Any, row: dict, key: Sequence[str]) -> Any:
             same &= rows[name].astype(str).to_numpy() == str(row[name])
         rows = rows[~same]
     return pd.concat([rows, pd.DataFrame([row])], ignore_index=True)
+
+
+def cases(args: Any, models: Dict[str, Any], once: Sequence[str] = ()) -> Iterator[tuple]:
+    """``(budget, model, observation, seed, method)`` in the order a benchmark runs them, from
+    its ``--budgets --models --observations --first-seed --seeds --methods``; a method in
+    ``once`` runs for the first seed of each observation only."""
+    for budget in args.budgets:
+        for name in args.models:
+            for observation in range(args.observations):
+                for seed in range(args.first_seed, args.first_seed + args.seeds):
+                    for method in args.methods:
+                        if method not in once or seed == args.first_seed:
+                            yield budget, models[name], observation, seed, method
 
 
 def run_case(

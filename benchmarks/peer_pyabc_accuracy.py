@@ -17,6 +17,7 @@ import logging
 import os
 import tempfile
 import time
+from typing import Any
 
 import numpy as np
 from accuracy_models import MODELS, Model
@@ -60,18 +61,33 @@ def _prior(model: Model):
 
 def smc(model: str, observation: int, budget: int, n_particles: int, seed: int) -> dict:
     """pyABC's defaults on ``model``'s observation, ``max_total_nr_simulations=budget``."""
+    problem = MODELS[model]
+    return abcsmc(problem, _prior(problem), observation, budget, n_particles, seed)
+
+
+def abcsmc(
+    problem: Any,
+    prior: Any,
+    observation: int,
+    budget: int,
+    n_particles: int,
+    seed: int,
+    transitions: Any = None,
+) -> dict:
+    """pyABC's ``ABCSMC`` at its defaults (``transitions=None`` is its own default) on
+    ``problem``'s observation, 2 processes, ``max_total_nr_simulations=budget``."""
     import pyabc
 
     logging.getLogger("ABC").setLevel(logging.WARNING)
     logging.getLogger("Sampler").setLevel(logging.WARNING)
     np.random.seed(seed)  # noqa: NPY002 (pyABC's own proposals use the global state)
-    problem = MODELS[model]
     observed = {f"s{j}": float(v) for j, v in enumerate(problem.observed(observation))}
     abc = pyabc.ABCSMC(
         PerRow(problem, seed),
-        _prior(problem),
+        prior,
         pyabc.PNormDistance(p=2),
         population_size=n_particles,
+        transitions=transitions,
         sampler=pyabc.sampler.MulticoreEvalParallelSampler(n_procs=2),
     )
     return run_population(abc, observed, budget, problem.names)

@@ -24,11 +24,8 @@ Everything else is as in ``peer_pyabc_accuracy``: ``MedianEpsilon``, ``PNormDist
 
 from __future__ import annotations
 
-import logging
-
-import numpy as np
 from discrete_models import MODELS, DiscreteModel
-from peer_pyabc_accuracy import PerRow, run_population
+from peer_pyabc_accuracy import abcsmc
 
 
 def _prior(model: DiscreteModel):
@@ -65,19 +62,6 @@ def smc(
     model: str, observation: int, budget: int, n_particles: int, seed: int, transition: str
 ) -> dict:
     """ABCSMC on ``model``'s observation with ``max_total_nr_simulations=budget``."""
-    import pyabc
-
-    logging.getLogger("ABC").setLevel(logging.WARNING)
-    logging.getLogger("Sampler").setLevel(logging.WARNING)
-    np.random.seed(seed)  # noqa: NPY002 (pyABC's own proposals use the global state)
     problem = MODELS[model]
-    observed = {f"s{j}": float(v) for j, v in enumerate(problem.observed(observation))}
-    abc = pyabc.ABCSMC(
-        PerRow(problem, seed),
-        _prior(problem),
-        pyabc.PNormDistance(p=2),
-        population_size=n_particles,
-        transitions=_transition(problem, transition),
-        sampler=pyabc.sampler.MulticoreEvalParallelSampler(n_procs=2),
-    )
-    return run_population(abc, observed, budget, problem.names)
+    transitions = _transition(problem, transition)
+    return abcsmc(problem, _prior(problem), observation, budget, n_particles, seed, transitions)
