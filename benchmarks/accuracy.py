@@ -46,7 +46,7 @@ from accuracy_methods import METHODS, abcspark_prior, available_methods, run_abc
 from accuracy_metrics import N_DRAWS, c2st, energy_distance, kde_draws, mean_error  # noqa: E402
 from accuracy_models import MODELS, Model  # noqa: E402
 from accuracy_report import KEY, write_report  # noqa: E402
-from harness import OUT, cases, peer_python, replace_row, run_case  # noqa: E402
+from harness import OUT, cases, peer_python, pyabc_simulations, replace_row, run_case  # noqa: E402
 
 N_PARTICLES = {10**3: 100, 10**4: 300, 10**5: 1000, 10**6: 1000}
 """Population size per budget, abcspark's ``n_particles`` and pyABC's ``population_size``;
@@ -142,27 +142,12 @@ def floor_result(model, observed, budget, seed, how) -> dict:
     return {"n_simulations": 0, "epsilon": 0.0, "seconds": 0.0, "draws_from": how, "draws": draws}
 
 
-def pyabc_simulations(rows: pd.DataFrame, model, observation, budget, seed) -> int:
-    """The simulations pyABC used in the run with the same key, for ``pmc-at-pyabc``."""
-    if not len(rows) or "pyabc" not in set(rows["method"]):
-        raise LookupError("pmc-at-pyabc needs pyABC's run first: list pyabc before it")
-    same = (rows["method"] == "pyabc") & (rows["model"] == model.name)
-    same &= (rows["budget"] == budget) & (rows["seed"] == seed)
-    same &= rows["observation"] == observation
-    used = rows.loc[same, "n_simulations"].dropna()
-    if used.empty:
-        raise LookupError(
-            f"no pyABC run of {model.name}, B={budget}, seed {seed}, obs {observation}"
-        )
-    return int(used.iloc[-1])
-
-
 def run_method(method, model, observation, observed, budget, seed, args, rows) -> dict:
     """One run's figures; a failure is a row too, with its error."""
     try:
         n = N_PARTICLES[budget]
         if method == "pmc-at-pyabc":
-            budget = pyabc_simulations(rows, model, observation, budget, seed)
+            budget = pyabc_simulations(rows, model.name, observation, budget, seed)
         if method == "pyabc":
             result = pyabc_result(
                 model, observation, budget, seed, args.python, args.timeout, args.draws

@@ -55,7 +55,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from discrete_models import MODELS, DiscreteModel, Exact  # noqa: E402
-from harness import OUT, cases, peer_python, replace_row, run_case  # noqa: E402
+from harness import OUT, cases, peer_python, pyabc_simulations, replace_row, run_case  # noqa: E402
 
 N_PARTICLES = {10**3: 100, 10**4: 300, 10**5: 1000}
 """Population per budget (``accuracy.py``'s): abcspark's ``n_particles``, pyABC's
@@ -204,19 +204,6 @@ def measure(model: DiscreteModel, exact: Exact, particles, weights) -> dict:
     return out
 
 
-def pyabc_simulations(rows: pd.DataFrame, model, observation, budget, seed) -> int:
-    """The simulations pyABC's run of the same key used, for ``AT_PYABC``'s methods."""
-    if not len(rows) or "pyabc" not in set(rows["method"]):
-        raise LookupError("a method at pyABC's count needs pyABC's run first: add pyabc")
-    same = (rows["method"] == "pyabc") & (rows["model"] == model.name)
-    same &= (rows["budget"] == budget) & (rows["seed"] == seed)
-    same &= rows["observation"] == observation
-    used = rows.loc[same, "n_simulations"].dropna()
-    if used.empty:
-        raise LookupError(f"no pyABC run of {model.name}, B={budget}, seed {seed}")
-    return int(used.iloc[-1])
-
-
 def run_method(method, model, observation, budget, seed, args, rows) -> dict:
     """One run's figures; a failure is a row too, with its error."""
     observed, exact = model.observed(observation), model.exact(model.observed(observation))
@@ -228,7 +215,7 @@ def run_method(method, model, observation, budget, seed, args, rows) -> dict:
             result = run_exact(exact, n, seed)
         else:
             if method in AT_PYABC:
-                budget = pyabc_simulations(rows, model, observation, budget, seed)
+                budget = pyabc_simulations(rows, model.name, observation, budget, seed)
             result = run_abcspark(method, model, observed, budget, seed, n)
     except Exception as exc:  # noqa: BLE001 (any failure of a tool is a finding)
         return {"error": f"{type(exc).__name__}: {exc}"[:300]}

@@ -92,6 +92,20 @@ def cases(args: Any, models: Dict[str, Any], once: Sequence[str] = ()) -> Iterat
                             yield budget, models[name], observation, seed, method
 
 
+def pyabc_simulations(rows: Any, model: str, observation: int, budget: int, seed: int) -> int:
+    """The simulations pyABC's run of the same key used (in ``rows``, this benchmark's rows so
+    far), for a method run at pyABC's count."""
+    if not len(rows) or "pyabc" not in set(rows["method"]):
+        raise LookupError("a method at pyABC's count needs pyABC's run first: list pyabc before it")
+    same = (rows["method"] == "pyabc") & (rows["model"] == model)
+    same &= (rows["budget"] == budget) & (rows["seed"] == seed)
+    same &= rows["observation"] == observation
+    used = rows.loc[same, "n_simulations"].dropna()
+    if used.empty:
+        raise LookupError(f"no pyABC run of {model}, B={budget}, seed {seed}, obs {observation}")
+    return int(used.iloc[-1])
+
+
 def run_case(
     target: str, kwargs: Dict[str, Any], python: Optional[str] = None, timeout: float = 1800
 ) -> Dict[str, Any]:
