@@ -42,17 +42,19 @@ STALE_SECONDS = 3600
 DUMP_TIMEOUT = 300.0
 
 
-def launch(java: Optional[str]) -> None:
+def launch(java: Optional[str], extra: str = "") -> None:
     """Launch Spark's JVM (``SparkContext._ensure_initialized``) with the archive's options.
 
-    If the JVM does not start with them (an archive it cannot map, a Java without the options),
-    the archive is removed and the JVM launched once more without them; a second failure is
+    ``extra`` are more JVM options for the same launch (:mod:`abcspark.jvm_jit`). If the JVM
+    does not start with them all (an archive it cannot map, a Java without the options), the
+    archive is removed and the JVM launched once more without any; a second failure is
     pyspark's own error.
     """
     from pyspark import SparkConf, SparkContext
 
-    options, recording = java_options(java) if java else (None, None)
-    if options is None:
+    archive, recording = java_options(java) if java else (None, None)
+    options = " ".join(option for option in (archive, extra) if option)
+    if not options:
         SparkContext._ensure_initialized()
         return
     conf = SparkConf(loadDefaults=False).set("spark.driver.defaultJavaOptions", options)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from abcspark import connect, jvm_archive
+from abcspark.jvm_jit import jit_options
 from abcspark.warm_up import warm_up
 
 log = logging.getLogger("abcspark")
@@ -233,7 +234,8 @@ def _start_jvm(loopback_ui: bool) -> bool:
     Spark's web UI binds to ``$SPARK_LOCAL_IP`` of its JVM, else to every interface; unlike the
     driver's ports it ignores ``spark.driver.bindAddress`` (WebUI.bind up to Spark 4.3). So a
     UI on 127.0.0.1 needs the variable in the JVM's environment, set only for that launch.
-    A JVM launched here maps (or records) the class archive of :mod:`abcspark.jvm_archive`.
+    A JVM launched here maps (or records) the class archive of :mod:`abcspark.jvm_archive` and
+    runs the quick JIT of :mod:`abcspark.jvm_jit`.
     """
     from pyspark import SparkContext
 
@@ -243,7 +245,7 @@ def _start_jvm(loopback_ui: bool) -> bool:
         os.environ["SPARK_LOCAL_IP"] = LOOPBACK
     try:
         if launches:
-            jvm_archive.launch(java_executable())
+            jvm_archive.launch(java_executable(), jit_options())
         else:
             SparkContext._ensure_initialized()
     finally:

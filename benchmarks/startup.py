@@ -14,7 +14,8 @@ launch time (``time.time()``) so that a case reports its time from process start
   the first Python job (the workers start and import pandas and pyarrow), the driver's own
   work in ``run`` (dry run, pilot, the posterior), each generation, and the plot.
 - ``fresh``: the same PMC as a user runs it: nothing forced, the time from process start to
-  the posterior, and to the end of the plot.
+  the posterior, and to the end of the plot; also with Java's default JIT, and with none of
+  the start-up changes (archive, warm-up, quick JIT: "before").
 - pyABC 0.13's ``ABCSMC`` with its multicore sampler (2 processes) in a fresh process, given
   abcspark's epsilon schedule (``peer_pyabc.pmc``), so both reach the same final epsilon with
   the same population: its time from process start to its posterior.
@@ -68,7 +69,12 @@ def _pmc(spark, n_particles: int, generations: int):
 
 
 def timeline(
-    launched: float, n_particles: int, generations: int, seed: int, archive: bool = True
+    launched: float,
+    n_particles: int,
+    generations: int,
+    seed: int,
+    archive: bool = True,
+    jit: bool = True,
 ) -> dict:
     """Each start-up phase forced and timed on its own, then the run, then the plot."""
     marks: List[list] = []
@@ -77,15 +83,16 @@ def timeline(
     from abcspark.examples import height_problem  # noqa: F401
 
     _mark(marks, "import abcspark")
-    _choose(archive, warm=False)  # the first Python job is timed on its own
+    _choose(archive, warm=False, jit=jit)  # the first Python job is timed on its own
     from pyspark.sql import SparkSession  # noqa: F401
 
     from abcspark import jvm_archive
+    from abcspark.jvm_jit import jit_options
     from abcspark.session import get_spark, java_executable
     from abcspark.warm_up import warm_up
 
     _mark(marks, "import pyspark")
-    jvm_archive.launch(java_executable())  # as get_spark launches it: with the archive or not
+    jvm_archive.launch(java_executable(), jit_options())  # as get_spark launches it
     _mark(marks, "JVM start")
 
     spark = get_spark(master=MASTER)
@@ -110,9 +117,10 @@ def timeline(
     return {"phases": _phases(launched, marks), "n_simulations": posterior.n_simulations}
 
 
-def _choose(archive: bool, warm: bool) -> None:
-    """Turn the class archive and the workers' warm-up on or off in this process."""
+def _choose(archive: bool, warm: bool, jit: bool) -> None:
+    """Turn the class archive, the workers' warm-up and the quick JIT on or off in this process."""
     os.environ["ABCSPARK_JVM_ARCHIVE"] = "1" if archive else "0"
+    os.environ["ABCSPARK_JVM_JIT"] = "quick" if jit else "full"
     if not warm:
         import abcspark.session
 
@@ -126,15 +134,16 @@ def fresh(
     seed: int,
     archive: bool = True,
     warm: bool = True,
+    jit: bool = True,
     cache: Optional[str] = None,
 ) -> dict:
     """The PMC as a user runs it in a fresh process: time to the posterior and to the plot.
 
-    ``archive=False, warm=False`` is the start-up before issue 16 (no class archive, the
-    workers started by the first generation); ``cache``, an empty folder, is a machine's first
-    run, which records the archive.
+    ``archive=False, warm=False, jit=False`` is the start-up before issue 16 (no class archive,
+    the workers started by the first generation, Java's default JIT); ``cache``, an empty
+    folder, is a machine's first run, which records the archive.
     """
-    _choose(archive, warm)
+    _choose(archive, warm, jit)
     if cache is not None:
         os.environ["XDG_CACHE_HOME"] = cache
     from abcspark.session import get_spark
@@ -179,24 +188,33 @@ def compare(n_particles: int, generations: int, repeats: int, pyabc: str) -> dic
     settings = {"n_particles": n_particles, "generations": generations, "seed": 1}
     timelines = {
         archive: run_case(
-            "startup.timeline", {"launched": time.time(), "archive": archive, **settings}
+            "startup.timeline",
+            {"launched": time.time(), "archive": archive, "jit": archive, **settings},
         )["phases"]
         for archive in (False, True)
     }
     with tempfile.TemporaryDirectory() as cache:
         first = run_case("startup.fresh", {"launched": time.time(), "cache": cache, **settings})
-    runs: Dict[str, list] = {"abcspark": [], "before": [], "pyabc": [], "main job": []}
+    runs: Dict[str, list] = {
+        "abcspark": [],
+        "before": [],
+        "full JIT": [],
+        "pyabc": [],
+        "main job": [],
+    }
     for rep in range(repeats):
         ours = run_case("startup.fresh", {"launched": time.time(), **settings})
         runs["abcspark"].append(ours)
-        before = {"launched": time.time(), "archive": False, "warm": False, **settings}
-        runs["before"].append(run_case("startup.fresh", before))
+        before = {"launched": time.time(), "archive": False, "warm": False, "jit": False}
+        runs["before"].append(run_case("startup.fresh", {**before, **settings}))
+        full = {"launched": time.time(), "jit": False, **settings}
+        runs["full JIT"].append(run_case("startup.fresh", full))
         peer = {"heights": _heights(), "epsilons": ours["epsilons"], "n_particles": n_particles}
         runs["pyabc"].append(
             run_case("peer_pyabc.pmc", {**peer, "seed": rep + 1, "launched": time.time()}, pyabc)
         )
         runs["main job"].append(main_job())
-    for run in runs["abcspark"] + runs["before"] + [first]:
+    for run in runs["abcspark"] + runs["before"] + runs["full JIT"] + [first]:
         if (run["epsilons"], run["n_simulations"]) != (ours["epsilons"], ours["n_simulations"]):
             raise RuntimeError("the start-up changes must not change the run (got another one)")
     return {
@@ -206,6 +224,7 @@ def compare(n_particles: int, generations: int, repeats: int, pyabc: str) -> dic
         "timeline_before": timelines[False],
         "abcspark_to_posterior": median([r["to_posterior"] for r in runs["abcspark"]]),
         "before_to_posterior": median([r["to_posterior"] for r in runs["before"]]),
+        "full_jit_to_posterior": median([r["to_posterior"] for r in runs["full JIT"]]),
         "first_to_posterior": first["to_posterior"],
         "first_process": first["process_seconds"],
         "abcspark_to_plot": median([r["to_plot"] for r in runs["abcspark"]]),
@@ -247,6 +266,10 @@ def report(results: List[dict]) -> str:
         (
             "abcspark, a machine's first run, whole process (writes the archive at exit)",
             "first_process",
+        ),
+        (
+            "abcspark with Java's default JIT (ABCSPARK_JVM_JIT=full), to posterior",
+            "full_jit_to_posterior",
         ),
         ("abcspark, process start to posterior", "abcspark_to_posterior"),
         ("abcspark, process start to plot", "abcspark_to_plot"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from abcspark import jvm_archive
+from abcspark import jvm_archive, jvm_jit
 from abcspark.session import java_executable
 
 
@@ -132,6 +132,7 @@ def first_query(cache: Path) -> subprocess.CompletedProcess:
     cache.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "XDG_CACHE_HOME": str(cache.parent)}
     env.pop(jvm_archive.SWITCH, None)
+    env.pop(jvm_jit.SWITCH, None)
     # cwd: a JVM that crashes on a cut archive leaves its hs_err_pid*.log in its folder.
     done = subprocess.run(
         [sys.executable, "-c", FIRST_QUERY],
@@ -155,6 +156,7 @@ def test_an_embedded_session_records_then_maps_and_survives_a_broken_archive(cac
     assert not list(cache.glob("*.recording"))
     second = first_query(cache)
     assert f"-XX:SharedArchiveFile={archive}" in second.stdout
+    assert jvm_jit.QUICK in second.stdout.split("JVM:")[1]
     assert "recording" not in second.stderr
     # A cut archive (a full disk, a killed copy) makes the JVM refuse to start.
     archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
@@ -162,4 +164,16 @@ def test_an_embedded_session_records_then_maps_and_survives_a_broken_archive(cac
     assert "did not start with its class archive" in third.stderr
     jvm = third.stdout.split("JVM:")[1]
     assert "SharedArchiveFile" not in jvm and "ArchiveClassesAtExit" not in jvm
+    assert jvm_jit.QUICK not in jvm  # the fallback is Java's plain launch
     assert not archive.exists()
+
+
+@pytest.mark.parametrize(
+    "value, options", [(None, jvm_jit.QUICK), ("", jvm_jit.QUICK), ("full", ""), (" FULL ", "")]
+)
+def test_the_quick_jit_is_the_default_and_full_keeps_javas(monkeypatch, value, options):
+    if value is None:
+        monkeypatch.delenv(jvm_jit.SWITCH, raising=False)
+    else:
+        monkeypatch.setenv(jvm_jit.SWITCH, value)
+    assert jvm_jit.jit_options() == options
