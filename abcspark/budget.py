@@ -1,5 +1,6 @@
 """Forecasts for the next generation: its epsilon for a target acceptance rate, its size for
-the budget left; and why a generation ended short of its particles.
+the budget left; what a generation the budget cut short needs to be kept, and why it ended
+short of its particles.
 
 The forecast acceptance rate at a candidate epsilon is the rate forecast at the usual one,
 scaled by the last population's weighted share within each; the candidates are the 5%, 10%,
@@ -12,8 +13,13 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from abcspark.history import GenerationRecord
 from abcspark.sampling import Sample
 from abcspark.weighted import quantile
+
+MIN_LAST_SHARE = 0.25
+"""A generation the budget cuts short is kept if it holds this share of ``n_particles`` and
+of the last generation's ESS."""
 
 
 def fit_budget(
@@ -79,6 +85,18 @@ def epsilon_for_rate(
     reach = rates >= target * (1 - 1e-12)  # the share's sums may differ in the last bit
     i = int(np.argmax(reach)) if reach.any() else len(candidates) - 1
     return float(candidates[i]), float(rates[i])
+
+
+def kept_from(last: GenerationRecord, n_particles: int) -> Tuple[float, float]:
+    """The particles and ESS a generation the budget cut short needs to be kept.
+
+    ``MIN_LAST_SHARE`` of ``n_particles`` (at least 2) and of the ``last`` generation's ESS (a
+    worse one is dropped); after epsilon inf, 2 particles and any ESS (dropped, the last
+    population would be the prior's).
+    """
+    if last.epsilon == np.inf:
+        return 2, 0.0
+    return max(2, MIN_LAST_SHARE * n_particles), MIN_LAST_SHARE * last.ess
 
 
 def budget_message(sample: Sample, wanted: int, budget: float) -> str:

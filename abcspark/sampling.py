@@ -83,7 +83,7 @@ def sample_until(
     description: str = "",
     first_round: float = 1.0,
     max_failed_share: float = 1.0,
-    give_up: bool = True,
+    give_up_below: Optional[int] = None,
     epsilon: float = np.inf,
     sample_batches: int = 0,
 ) -> Sample:
@@ -98,9 +98,9 @@ def sample_until(
     5% over the need, at most four times the batches so far, so the simulations run past the
     cut stay a few percent of the generation.
 
-    With ``give_up=False`` the ``hopeless`` cut is off: the particles found until the budget
-    ends are wanted, however few. Batches below ``sample_batches`` also send simulations
-    beyond ``epsilon``: those up to the cut are the sample's ``statistics_sample``.
+    It is cut as ``hopeless`` when even an optimistic rate cannot find ``give_up_below``
+    particles (default ``n_accept``; 0: never) in the budget. Batches below ``sample_batches``
+    also send simulations beyond ``epsilon``: those up to the cut are ``statistics_sample``.
 
     Raises
     ------
@@ -115,8 +115,8 @@ def sample_until(
     accepted = simulated = failed = next_batch = 0
     while True:
         if next_batch:
-            cut = _cut(particles, tallies, n_accept, budget, give_up)
-            if cut is not None:
+            least = n_accept if give_up_below is None else give_up_below
+            if (cut := _cut(particles, tallies, n_accept, budget, least)) is not None:
                 found = _sample(particles, tallies, cut, n_accept, batch_size)
                 if not sample_batches:
                     return found
@@ -176,7 +176,7 @@ def _cut(
     tallies: List[pd.DataFrame],
     n_accept: int,
     budget: float,
-    give_up: bool = True,
+    give_up_below: int,
 ) -> Optional[tuple]:
     """The batch where the generation ends and why, or None if it has not ended yet."""
     tally = pd.concat(tallies).sort_values("batch", kind="mergesort")
@@ -189,7 +189,7 @@ def _cut(
         (
             ("complete", cum_acc >= n_accept),  # first: n particles in the budget's last batch
             ("budget", cum_sims >= budget),
-            ("hopeless", _hopeless(cum_sims, cum_acc, n_accept, budget if give_up else math.inf)),
+            ("hopeless", _hopeless(cum_sims, cum_acc, give_up_below, budget)),
         )
     ):
         if hit.any():
@@ -206,7 +206,7 @@ def _hopeless(
     seen), so a generation that would finish within the budget is almost never stopped.
     """
     hit = np.zeros(len(cum_sims), dtype=bool)
-    if not math.isfinite(budget):
+    if not math.isfinite(budget) or n_accept <= 0:
         return hit
     for k in range(1, 21):
         position = int(np.searchsorted(cum_sims, budget / 2**k))

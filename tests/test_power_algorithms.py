@@ -710,57 +710,61 @@ class Scripted(LocalEngine):
         )
 
 
-def hopeless(n_particles: int) -> Scheduled:
-    """Generation 0: ``n_particles`` of one batch of 200 simulations. Generation 1: 1% of
-    each batch of 200 accepted, 6,000 simulations left.
+def hopeless(n_particles: int, accept: int = 2) -> Scheduled:
+    """Generation 0: ``n_particles`` of one batch of 200 simulations. Generation 1: ``accept``
+    of each batch of 200 accepted, 6,000 simulations left; it gives up only if even an
+    optimistic rate cannot find the quarter of ``n_particles`` that keeps it.
 
-    Its rounds are batches 0, 1-4 and 5-24 (four times the batches so far; 5,000 simulations).
-    The hopeless check at half the budget, batch 14 (3,000 simulations, 30 particles), bounds
-    the rate by (30 + 3 + 3 sqrt 30) / 3,000 = 0.01648: 3,000 + 70 / 0.01648 = 7,248 > 6,000
-    for 100 particles; the one at a quarter, batch 7 (1,600 simulations, 16 particles), bounds
-    it by (16 + 3 + 12) / 1,600 = 0.019375: 1,600 + 84 / 0.019375 = 5,935 < 6,000 for 100, but
-    1,600 + 124 / 0.019375 = 8,000 > 6,000 for 140.
+    Its rounds are batches 0, 1-4 and 5-24 (four times the batches so far; 5,000 simulations),
+    then 25-29, to the budget's end. With ``accept=2``, the check at a quarter of the budget,
+    batch 7 (1,600 simulations, 16 particles), bounds the rate by (16 + 3 + 12) / 1,600 =
+    0.019375, and the one at half, batch 14 (3,000 simulations, 30 particles), by (30 + 3 + 3
+    sqrt 30) / 3,000 = 0.01648: 25 particles for 100 are within reach. With ``accept=1`` the
+    half's bound is (15 + 3 + 3 sqrt 15) / 3,000 = 0.009873: 3,000 + 35 / 0.009873 = 6,545 >
+    6,000, so 50 particles for 200 are not.
     """
     plans = [(1.0, n_particles)] * 3
     return Scheduled(
         plans,
         n_particles=n_particles,
         max_simulations=6200,
-        problem=dict(batch_size=200, engine=Scripted(2)),
+        problem=dict(batch_size=200, engine=Scripted(accept)),
     )
 
 
-def test_a_hopeless_generation_with_a_quarter_is_kept_and_ends_the_run():
-    """100 particles: cut as hopeless at batch 14 with 30 particles (a quarter is 25): kept,
-    and the run ends there with 1,000 simulations of its budget unspent.
+def test_a_generation_the_budget_cannot_complete_runs_to_its_end_and_is_kept():
+    """100 particles wanted, 60 found in the 6,000 simulations left (a quarter is 25): it runs
+    on to the budget's end rather than giving up at half with 30, leaves nothing unspent, is
+    kept and ends the run.
 
     Kills ``SequentialABC._generation`` #133 (None returned for a cut generation: the run goes
-    on to generation 2) and ``SequentialABC._sample`` #32 (``give_up=None``: no hopeless cut,
-    the generation runs to the budget).
+    on to generation 2) and a ``give_up_below`` of ``n_particles`` (cut as hopeless at batch 14
+    with 30 particles, 2,000 simulations discarded and 1,000 unspent).
     """
     post = hopeless(100).run([0.5], seed=17)
-    assert post.metadata["stop_reason"] == "max_simulations" and len(post.samples) == 30
-    assert post.history["n_simulations"].tolist() == [200, 3000]
-    assert post.history["n_discarded"].tolist() == [0, 2000]
-    assert post.metadata["n_simulations"] == 5200
+    assert post.metadata["stop_reason"] == "max_simulations" and len(post.samples) == 60
+    assert post.history["n_simulations"].tolist() == [200, 6000]
+    assert post.history["n_discarded"].tolist() == [0, 0]
+    assert post.metadata["n_simulations"] == 6200
 
 
 def test_a_dropped_generation_counts_every_simulation_it_ran(caplog):
-    """140 particles: cut as hopeless at batch 7 with 16 particles (a quarter is 35): dropped;
-    its 1,600 simulations up to the cut and 3,400 past it are all counted.
+    """200 particles, 1 a batch: cut as hopeless at batch 14 with 15 particles (a quarter is 50,
+    out of reach): dropped; its 3,000 simulations up to the cut and 2,000 past it are all
+    counted.
 
     Kills ``SequentialABC._generation`` #80 (``n_simulations - n_discarded`` dropped).
     """
-    post = hopeless(140).run([0.5], seed=18)
-    assert len(post.history) == 1 and len(post.samples) == 140
+    post = hopeless(200, accept=1).run([0.5], seed=18)
+    assert len(post.history) == 1 and len(post.samples) == 200
     assert post.metadata["n_simulations"] == 200 + 5000
     assert post.metadata["n_discarded"] == 5000
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [
-        "dropping generation 1 (a cut one is kept from 35 particles and an ESS of 35): "
-        "max_simulations=6,200 cannot be enough with 16 of 140 "
-        "particles accepted in 1,600 simulations: acceptance rate 0.01, so the request needs "
-        "about 1.4e+04 simulations; raise epsilon or max_simulations."
+        "dropping generation 1 (a cut one is kept from 50 particles and an ESS of 50): "
+        "max_simulations=6,200 cannot be enough with 15 of 200 "
+        "particles accepted in 3,000 simulations: acceptance rate 0.005, so the request needs "
+        "about 4e+04 simulations; raise epsilon or max_simulations."
     ]
 
 

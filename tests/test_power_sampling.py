@@ -354,12 +354,24 @@ def test_a_hopeless_generation_stops_at_its_first_failing_check_point(caplog):
 
 
 def test_without_give_up_the_generation_runs_to_the_budget():
-    """As above, with give_up=False: a third round of 11 batches reaches 16,000 exactly.
-    Kills sample_until #21 (give_up not passed on) and _cut #49."""
+    """As above, with give_up_below=0: a third round of 11 batches reaches 16,000 exactly.
+    Kills sample_until #21 (give_up_below not passed on) and _cut #49."""
     engine = Scripted(lambda b: (1000, 0, []))
-    got = hopeless(engine, give_up=False)
+    got = hopeless(engine, give_up_below=0)
     assert [c[0] for c in engine.calls] == [range(0, 1), range(1, 5), range(5, 16)]
     assert (got.n_simulations, got.n_discarded, got.stop) == (16_000, 0, "budget")
+
+
+@pytest.mark.parametrize(
+    "least, cut", [(3, (16_000, 0, "budget")), (4, (8_000, 8_000, "hopeless"))]
+)
+def test_a_generation_gives_up_only_if_it_cannot_reach_give_up_below(least, cut):
+    """No particle ever; the bound at 4,000 simulations is 3 / 4,000, at 8,000 it is 3 / 8,000.
+    3 particles could still come in 8,000 + 3 x 8,000 / 3 = 16,000 (the budget, not over it):
+    it runs on to the budget's end; 4 could not (18,667 > 16,000): hopeless at batch 7, with
+    the third round's 8 batches past it discarded."""
+    got = hopeless(Scripted(lambda b: (1000, 0, [])), give_up_below=least)
+    assert (got.n_simulations, got.n_discarded, got.stop) == cut
 
 
 def test_failures_are_counted_across_rounds():

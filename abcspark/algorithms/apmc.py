@@ -255,7 +255,7 @@ class APMCABC(SequentialABC):
                 last.n_simulations / last.n_proposals if last else 1.0,  # the share in support
                 f"abcspark {self.name} generation {g}",
                 max_failed_share=self.problem.max_failed_share,
-                give_up=False,  # every simulation is a particle: the budget alone ends it
+                give_up_below=0,  # every simulation is a particle: the budget alone ends it
             )
         finally:
             run.engine.release(shared)

@@ -71,8 +71,8 @@ class PMCABC(SequentialABC):
         and keeps every particle it buys, more or fewer than ``n_particles``, at a larger
         epsilon if the forecast is under half of ``n_particles``; or, if even that is out of
         reach, none runs and the rest is unspent (:func:`abcspark.budget.fit_budget`). A
-        generation the budget cuts short is kept, with fewer particles, if it holds a quarter
-        of ``n_particles``.
+        generation the budget cuts short runs to its end and is kept, with fewer particles, if
+        it holds a quarter of ``n_particles``.
     min_acceptance_rate : float, default 0
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float, default 0

@@ -9,6 +9,7 @@ and the weights of the accepted particles (:class:`~abcspark.PMCABC` is a page o
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any, Optional, Sequence, Tuple
 
@@ -18,7 +19,7 @@ import pandas as pd
 from abcspark.adaptive import refit
 from abcspark.algorithms.base import Algorithm
 from abcspark.algorithms.run import Run, open_checkpoint
-from abcspark.budget import budget_message
+from abcspark.budget import budget_message, kept_from
 from abcspark.callbacks import Callback, Callbacks
 from abcspark.checkpoint import Checkpoint
 from abcspark.history import GenerationRecord, forecast_rate
@@ -36,9 +37,6 @@ log = logging.getLogger("abcspark")
 FORECAST_SHARE = 0.8
 """A later generation's first round aims at this share of its forecast need (see sampling)."""
 UNTIL_BUDGET = 10**6  # the generations of a run that goes on until its budget is spent
-MIN_LAST_SHARE = 0.25
-"""A generation the budget cuts short is kept if it holds this share of ``n_particles`` and
-of the last generation's ESS."""
 
 
 class SequentialABC(Algorithm):
@@ -55,9 +53,8 @@ class SequentialABC(Algorithm):
         Stop after the generation that reaches it.
     max_simulations : int
         The budget in simulator calls (proposals outside the support are free), never exceeded
-        by more than one batch; the plan sizes the last generation to it. A generation it cuts
-        short is kept if it holds ``MIN_LAST_SHARE`` of ``n_particles`` and an ESS of
-        ``MIN_LAST_SHARE`` of the last one's, or two particles after epsilon inf (the prior).
+        by more than one batch; the plan sizes the last generation to it. A generation it
+        cannot complete runs on to its end, and is kept if big enough (``budget.kept_from``).
     min_acceptance_rate : float
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float
@@ -235,9 +232,7 @@ class SequentialABC(Algorithm):
                 raise BudgetExhausted(
                     budget_message(sample, self.n_particles, self.max_simulations)
                 )
-            after_prior = run.records[-1].epsilon == np.inf  # dropped, it would be the prior
-            least = 2 if after_prior else max(2, MIN_LAST_SHARE * self.n_particles)
-            weak = 0.0 if after_prior else MIN_LAST_SHARE * run.records[-1].ess  # worse: drop
+            least, weak = kept_from(run.records[-1], self.n_particles)
             if len(theta) < least or ess(weights) < weak:
                 message = budget_message(sample, n_particles, self.max_simulations)
                 kept = f"kept from {least:.3g} particles and an ESS of {weak:.3g}"
@@ -258,6 +253,11 @@ class SequentialABC(Algorithm):
 
     def _sample(self, g: int, proposal: Any, epsilon: float, n_particles: int, run: Run) -> Sample:
         rate = forecast_rate(run.records, run.population, epsilon)
+        # Cut as hopeless only if it cannot even reach the particles that keep it; one sized to
+        # the budget (another size than n_particles) runs to the end whatever it finds.
+        normal = g > 0 and n_particles == self.n_particles
+        least = kept_from(run.records[-1], self.n_particles)[0] if normal else 0
+
         task = self.problem.task(run.seed, g, proposal, epsilon, run.observed, run.distance)
         shared = run.engine.share(task)
         try:
@@ -271,7 +271,7 @@ class SequentialABC(Algorithm):
                 f"abcspark {self.name} generation {g}",
                 first_round=1.0 if g == 0 else FORECAST_SHARE,
                 max_failed_share=self.problem.max_failed_share,
-                give_up=n_particles == self.n_particles,  # the last runs to the end of the budget
+                give_up_below=math.ceil(least),
                 epsilon=epsilon,
                 sample_batches=task.sample_batches,
             )
