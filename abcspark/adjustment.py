@@ -14,48 +14,7 @@ from typing import Tuple
 
 import numpy as np
 
-EDGE = 1e-12
-"""How far inside its bounds a particle on a bound is moved before the transform."""
-
-
-def to_unbounded(theta: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Map ``theta (n, d)`` with per-column ``bounds (d, 2)`` to the real line."""
-    low, high = bounds[:, 0], bounds[:, 1]
-    width = np.where(np.isfinite(high - low), high - low, 1.0)
-    inside = np.clip(theta, low + EDGE * width, high - EDGE * width)
-    with np.errstate(invalid="ignore", divide="ignore"):  # np.where computes every branch
-        return _to_unbounded(theta, inside, low, high, width)
-
-
-def _to_unbounded(
-    theta: np.ndarray, inside: np.ndarray, low: np.ndarray, high: np.ndarray, width: np.ndarray
-) -> np.ndarray:
-    boxed = (inside - low) / width
-    return np.where(
-        np.isfinite(low) & np.isfinite(high),
-        np.log(boxed) - np.log1p(-boxed),
-        np.where(
-            np.isfinite(low),
-            np.log(inside - low),
-            np.where(np.isfinite(high), -np.log(high - inside), theta),
-        ),
-    )
-
-
-def from_unbounded(z: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`to_unbounded`."""
-    low, high = bounds[:, 0], bounds[:, 1]
-    width = np.where(np.isfinite(high - low), high - low, 1.0)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.where(
-            np.isfinite(low) & np.isfinite(high),
-            low + width / (1.0 + np.exp(-z)),
-            np.where(
-                np.isfinite(low),
-                low + np.exp(z),
-                np.where(np.isfinite(high), high - np.exp(-z), z),
-            ),
-        )
+from abcspark.transforms import from_unbounded, to_unbounded
 
 
 def local_linear(

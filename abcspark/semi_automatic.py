@@ -3,7 +3,7 @@
 Fearnhead and Prangle (2012): simulate a pilot from the prior, regress the parameters on
 features of the statistics, and use the fitted regression as the summary statistics. Here the
 parameters are regressed in the transformed space of the prior's support (logit for a box, log
-for a lower bound: :func:`abcspark.adjustment.to_unbounded`), on an intercept, the statistics
+for a lower bound: :func:`abcspark.transforms.to_unbounded`), on an intercept, the statistics
 and optionally their squares, by ridge-regularised least squares in plain NumPy
 (``numpy.linalg.lstsq``; no scikit-learn). The distance is Euclidean on the fitted values,
 each divided by its standard deviation over the pilot.
@@ -17,7 +17,6 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from abcspark.adjustment import to_unbounded
 from abcspark.algorithms.rejection import RejectionABC
 from abcspark.batch import SimulationError
 from abcspark.distances import Distance, ScaledEuclidean
@@ -25,6 +24,7 @@ from abcspark.priors import Prior
 from abcspark.problem import DRY_RUN_SIZE
 from abcspark.reference_table import ReferenceTable
 from abcspark.rng import PILOT, batch_rng, check_seed
+from abcspark.transforms import to_unbounded
 from abcspark.validation import positive_int, real
 
 log = logging.getLogger("abcspark")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -211,3 +211,18 @@ def rejection_mode(epsilon: Any, n_samples: Any, n_simulations: Any, quantile: A
     if n_simulations is not None:
         n_simulations = positive_int("n_simulations", n_simulations, "100_000")
     return modes[given], epsilon, n_samples, n_simulations, quantile
+
+
+def epsilon_schedule(epsilons: Sequence[float]) -> list:
+    """``epsilons`` as a non-empty, non-increasing list of non-negative floats."""
+    try:
+        values = [real("epsilons", e, 0) for e in epsilons]
+    except (TypeError, ValueError):
+        values = []
+    if not values or any(b > a for a, b in zip(values, values[1:])):
+        raise ValueError(
+            f"epsilons must be a non-empty, non-increasing list of non-negative numbers (got "
+            f"{list(epsilons) if hasattr(epsilons, '__iter__') else epsilons!r}); e.g. "
+            "epsilons=[inf, 10, 5, 2]."
+        )
+    return values

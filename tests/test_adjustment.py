@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from abcspark import PMCABC, Posterior, Prior, RejectionABC, Uniform
-from abcspark.adjustment import from_unbounded, to_unbounded
 from abcspark.examples import NormalMean
+from abcspark.transforms import from_unbounded, to_unbounded
 
 MODEL = NormalMean(prior_mean=0.0, prior_sd=2.0, sd=1.0, n_obs=10)
 OBSERVED = [0.8]

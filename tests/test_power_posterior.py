@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abcspark.adjustment import from_unbounded, local_linear, to_unbounded
+from abcspark.adjustment import local_linear
 from abcspark.posterior import Posterior
+from abcspark.transforms import from_unbounded, to_unbounded
 from abcspark.weighted import covariance
 
 INF = math.inf

@@ -18,7 +18,8 @@ from abcspark.kernels import as_kernel, importance_weights
 from abcspark.priors import Prior
 from abcspark.problem import Problem
 from abcspark.sampling import Sample
-from abcspark.validation import real
+from abcspark.transforms import UnboundedProposal, check_transform, to_unbounded
+from abcspark.validation import epsilon_schedule, real
 from abcspark.weighted import quantile
 
 DEFAULT_GENERATIONS = 5  # without max_simulations; with it, until the budget is spent
@@ -87,6 +88,11 @@ class PMCABC(SequentialABC):
         :class:`~abcspark.Kernel`. The default measured closest to the exact posteriors per
         simulation (README, "Accuracy"); ``'olcm'`` needs the fewest simulations to an epsilon.
         With discrete parameters it proposes the continuous ones only.
+    transform : bool, default False
+        Fit the kernel to the particles mapped to the real line (logit for a box, log for a
+        lower bound: :mod:`abcspark.transforms`), propose there and map back, so no proposal
+        leaves the support; the weights divide by the map's Jacobian. For continuous
+        parameters only; measured in the README ("Accuracy").
     prior_draws : float, optional
         Generation 0 (at epsilon inf) simulates ``prior_draws * n_particles`` prior draws (at
         most ``max_simulations``) and keeps the ``n_particles`` closest, equally weighted:
@@ -137,6 +143,7 @@ class PMCABC(SequentialABC):
         min_epsilon_difference: float = 0.0,
         max_walltime: Optional[float] = None,
         kernel: Any = "silverman",
+        transform: bool = False,
         prior_draws: Optional[float] = None,
         discrete_kernel: Optional[DiscreteKernel] = None,
         progress: Optional[bool] = None,
@@ -145,7 +152,7 @@ class PMCABC(SequentialABC):
         budgeted = max_simulations is not None
         if generations is None and not budgeted:
             generations = DEFAULT_GENERATIONS
-        if _is_sized(epsilons):
+        if epsilons is not None and hasattr(epsilons, "__len__") and len(epsilons) > 0:
             generations = len(epsilons) if generations is None else min(generations, len(epsilons))
         super().__init__(
             Problem(prior, simulate, "euclidean" if distance is None else distance, **problem),
@@ -168,7 +175,7 @@ class PMCABC(SequentialABC):
         self.epsilon_quantile = real(
             "epsilon_quantile", epsilon_quantile, 0, 1, open_low=True, open_high=True, example="0.5"
         )
-        self.epsilons = None if epsilons is None else _schedule(epsilons)
+        self.epsilons = None if epsilons is None else epsilon_schedule(epsilons)
         self.target_acceptance_rate = None
         if target_acceptance_rate is not None:
             self.target_acceptance_rate = real(
@@ -180,6 +187,7 @@ class PMCABC(SequentialABC):
                     "epsilons schedule (got both); pass one of them."
                 )
         self.kernel = as_kernel(kernel)
+        self.transform = check_transform(transform, self.discrete.any())
         if prior_draws is None:
             prior_draws = BUDGET_PRIOR_DRAWS if budgeted else 1.0
         self.prior_draws = real("prior_draws", prior_draws, 1, example="4")
@@ -191,6 +199,7 @@ class PMCABC(SequentialABC):
             "epsilons": self.epsilons,
             "target_acceptance_rate": self.target_acceptance_rate,
             "kernel": self.kernel.to_dict(),
+            **({"transform": True} if self.transform else {}),
             **({"prior_draws": self.prior_draws} if self.prior_draws != 1 else {}),
             **({"discrete_kernel": self.discrete_kernel.to_dict()} if self.discrete.any() else {}),
         }
@@ -251,6 +260,10 @@ class PMCABC(SequentialABC):
         fitted = self._fitted(population, epsilon)
         if self.discrete.any():
             return mixed_proposal(self.kernel, self.discrete_kernel, self.discrete, *fitted)
+        if self.transform:
+            bounds = self.problem.prior.bounds()
+            inner = self.kernel.fit(to_unbounded(fitted[0], bounds), *fitted[1:])
+            return UnboundedProposal(inner, bounds)
         return self.kernel.fit(*fitted)
 
     def _fitted(self, population: pd.DataFrame, epsilon: float) -> tuple:
@@ -279,22 +292,3 @@ def _closest(sample: Sample, n: int) -> Sample:
         acceptance_rate=n / max(sample.n_simulations, 1),
         stop="complete",
     )
-
-
-def _is_sized(epsilons: Any) -> bool:
-    return epsilons is not None and hasattr(epsilons, "__len__") and len(epsilons) > 0
-
-
-def _schedule(epsilons: Sequence[float]) -> list:
-    """``epsilons`` as a non-empty, non-increasing list of non-negative floats."""
-    try:
-        values = [real("epsilons", e, 0) for e in epsilons]
-    except (TypeError, ValueError):
-        values = []
-    if not values or any(b > a for a, b in zip(values, values[1:])):
-        raise ValueError(
-            f"epsilons must be a non-empty, non-increasing list of non-negative numbers (got "
-            f"{list(epsilons) if hasattr(epsilons, '__iter__') else epsilons!r}); e.g. "
-            "epsilons=[inf, 10, 5, 2]."
-        )
-    return values
