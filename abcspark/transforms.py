@@ -2,13 +2,13 @@
 
 Each parameter maps by its prior's bounds: logit for a box, ``log(x - low)`` for a lower bound,
 ``-log(high - x)`` for an upper bound, the identity for none. Regression adjustment moves
-particles on the real line so that they never leave the support; with ``PMCABC(...,
-transform=True)`` the kernel proposes there (:class:`UnboundedProposal`).
+particles on the real line so that they never leave the support; PMC's kernel proposes there
+(:class:`UnboundedProposal`), by default for parameters bounded on one side only.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -75,18 +75,44 @@ def log_jacobian(theta: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return terms.sum(axis=1)
 
 
-def check_transform(transform: Any, discrete: bool) -> bool:
-    """``transform`` as a bool; refused if not one, or with ``discrete`` parameters."""
-    if not isinstance(transform, (bool, np.bool_)):
-        raise TypeError(
-            f"transform must be True or False (got {transform!r}); e.g. transform=True."
-        )
-    if transform and discrete:
+TRANSFORMS = ("log", "all", "none")
+"""PMC's ``transform`` values: one-sided bounds mapped, every bound mapped, none."""
+
+
+def check_transform(transform: Optional[str], discrete: bool) -> str:
+    """``transform``, checked; None is ``'log'``, or ``'none'`` with ``discrete`` parameters.
+
+    Raises
+    ------
+    ValueError
+        If it is not one of :data:`TRANSFORMS`, or maps a prior with discrete parameters.
+    """
+    if transform is None:
+        return "none" if discrete else "log"
+    if transform not in TRANSFORMS:
         raise ValueError(
-            "transform=True maps continuous parameters to the real line, and this prior has "
-            "discrete ones; pass transform=False (the default)."
+            f"transform must be 'log', 'all' or 'none' (got {transform!r}); e.g. transform='log'."
         )
-    return bool(transform)
+    if transform != "none" and discrete:
+        raise ValueError(
+            f"transform={transform!r} maps continuous parameters to the real line, and this "
+            "prior has discrete ones; pass transform='none'."
+        )
+    return transform
+
+
+def mapped_bounds(bounds: np.ndarray, transform: str) -> Optional[np.ndarray]:
+    """The bounds ``(d, 2)`` the map uses under ``transform``; None if it maps nothing.
+
+    ``'log'`` leaves boxes unmapped (their bounds become the real line's), ``'all'`` maps every
+    bound, ``'none'`` none.
+    """
+    bounds = np.array(bounds, dtype=np.float64)
+    if transform == "log":
+        bounds[np.isfinite(bounds).all(axis=1)] = (-np.inf, np.inf)
+    if transform == "none" or np.isinf(bounds).all():
+        return None
+    return bounds
 
 
 class UnboundedProposal:

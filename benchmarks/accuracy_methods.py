@@ -23,8 +23,10 @@ exact posterior per simulation):
 ``pmc-target0.2``  ``target_acceptance_rate=0.2``: the acceptance-rate-driven schedule;
 ``pmc-prior2``    ``prior_draws=2``: generation 0 keeps the closest N of 2N prior draws
                    (``pmc-prior4``: of 4N);
-``pmc-transform`` ``transform=True``: the kernel fitted and proposing on the real line (logit
-                   for a box, log for a positive parameter);
+``pmc-transform-all``  ``transform="all"``: the kernel fitted and proposing on the real line,
+                   boxes by the logit too (the default, ``"log"``, maps only parameters
+                   bounded on one side); ``pmc-transform-none``: on the parameters as they
+                   are, the default before 2026-12-02;
 ``pmc-at-pyabc``   the defaults with the budget pyABC actually used (``accuracy.py`` sets it).
 
 ``smc`` is ``SMCABC`` (Del Moral et al. 2012) and ``apmc`` ``APMCABC`` (Lenormand et al.
@@ -56,7 +58,8 @@ PMC_OPTIONS = {
     "pmc-target0.2": {"target_acceptance_rate": 0.2},
     "pmc-prior2": {"prior_draws": 2},
     "pmc-prior4": {"prior_draws": 4},
-    "pmc-transform": {"transform": True},
+    "pmc-transform-all": {"transform": "all"},
+    "pmc-transform-none": {"transform": "none"},
     "pmc-at-pyabc": {},
 }
 """``PMCABC`` options per method, on top of the defaults (kernels given by their shortcut

@@ -1,13 +1,13 @@
-"""The maps to the real line, PMC's proposal through them (transform=True), and its errors."""
+"""The maps to the real line, PMC's proposal through them (``transform``), and its errors."""
 
 import math
 
 import numpy as np
 import pytest
 
-from abcspark import PMCABC, Poisson, Prior, Uniform
+from abcspark import PMCABC, LogNormal, Normal, Poisson, Prior, Uniform
 from abcspark.kernels import GaussianKernel
-from abcspark.transforms import UnboundedProposal, log_jacobian, to_unbounded
+from abcspark.transforms import UnboundedProposal, log_jacobian, mapped_bounds, to_unbounded
 
 BOUNDS = {
     "box": (2.0, 7.0),
@@ -97,7 +97,7 @@ def abc_moments(epsilon: float) -> tuple:
     return mean, integral((mu - mean) ** 2 * density, mu) / mass
 
 
-def test_pmc_with_transform_finds_the_abc_posterior_by_a_bound():
+def test_pmc_with_every_bound_mapped_finds_the_abc_posterior_by_a_bound():
     """The observation sits by the prior's lower bound, where the logit's Jacobian changes
     several-fold across the posterior: weights without it would pull the mean up, far past
     Monte Carlo error. Every proposal is inside the support, so none is free."""
@@ -106,7 +106,7 @@ def test_pmc_with_transform_finds_the_abc_posterior_by_a_bound():
         simulate,
         n_particles=2000,
         epsilons=[math.inf, 1.0, 0.5, 0.2],
-        transform=True,
+        transform="all",
         engine="numpy",
         progress=False,
     )
@@ -117,11 +117,11 @@ def test_pmc_with_transform_finds_the_abc_posterior_by_a_bound():
     assert abs(float(post.cov().iloc[0, 0]) - var) < 4 * var * math.sqrt(2 / (n - 1))
     history = post.history.iloc[1:]
     assert (history["n_proposals"] == history["n_simulations"]).all()  # none outside
-    assert post.metadata["settings"]["transform"] is True
+    assert post.metadata["settings"]["transform"] == "all"
 
 
 def test_transform_is_bit_identical_on_spark(spark):
-    options = dict(n_particles=200, epsilons=[math.inf, 1.0, 0.5], transform=True)
+    options = dict(n_particles=200, epsilons=[math.inf, 1.0, 0.5], transform="all")
     prior = Prior(mu=Uniform(0.0, 10.0))
     local = PMCABC(prior, simulate, engine="numpy", **options).run([OBSERVED], seed=9)
     on_spark = PMCABC(prior, simulate, spark=spark, parallelism=2, **options).run(
@@ -133,8 +133,56 @@ def test_transform_is_bit_identical_on_spark(spark):
 
 def test_transform_rejects_bad_values():
     prior = Prior(mu=Uniform(0.0, 10.0))
-    with pytest.raises(TypeError, match=r"transform must be True or False \(got 'yes'\)"):
-        PMCABC(prior, simulate, transform="yes", engine="numpy")
+    for bad in ("yes", True, "logit"):
+        with pytest.raises(ValueError, match=r"transform must be 'log', 'all' or 'none' \(got"):
+            PMCABC(prior, simulate, transform=bad, engine="numpy")
     mixed = Prior(mu=Uniform(0.0, 10.0), k=Poisson(3.0))
-    with pytest.raises(ValueError, match="this prior has discrete ones; pass transform=False"):
-        PMCABC(mixed, simulate, transform=True, engine="numpy")
+    with pytest.raises(ValueError, match="this prior has discrete ones; pass transform='none'"):
+        PMCABC(mixed, simulate, transform="log", engine="numpy")
+    assert PMCABC(mixed, simulate, engine="numpy").transform == "none"  # the default there
+    assert PMCABC(prior, simulate, engine="numpy").transform == "log"
+
+
+def test_the_default_maps_only_parameters_bounded_on_one_side():
+    bounds = np.array([[0.0, 4.0], [1.0, math.inf], [-math.inf, 2.0], [-math.inf, math.inf]])
+    one_sided = [[-math.inf, math.inf], [1.0, math.inf], [-math.inf, 2.0], [-math.inf, math.inf]]
+    np.testing.assert_array_equal(mapped_bounds(bounds, "log"), one_sided)
+    np.testing.assert_array_equal(mapped_bounds(bounds, "all"), bounds)
+    assert mapped_bounds(bounds, "none") is None
+    assert mapped_bounds(bounds[[0, 3]], "log") is None  # a box and the real line: nothing
+    assert mapped_bounds(bounds[[3]], "all") is None
+
+
+def test_a_positive_parameter_is_proposed_on_the_log_scale_by_default():
+    """LogNormal prior: every proposal of the default is positive, so none is free; with
+    transform='none' some fall below 0 and are dropped before simulating. The posterior is the
+    ABC posterior at the last epsilon (quadrature), within Monte Carlo error."""
+    prior = Prior(mu=LogNormal(0.0, 1.0))
+    options = dict(n_particles=2000, epsilons=[math.inf, 1.0, 0.5, 0.2], engine="numpy")
+    post = PMCABC(prior, simulate, **options).run([OBSERVED], seed=6)
+    history = post.history.iloc[1:]
+    assert (history["n_proposals"] == history["n_simulations"]).all()
+    plain = PMCABC(prior, simulate, transform="none", **options).run([OBSERVED], seed=6)
+    assert (plain.history["n_proposals"] > plain.history["n_simulations"]).iloc[1:].any()
+    mu = np.linspace(1e-9, 30.0, 600_001)
+    log_prior = -np.log(mu) - 0.5 * np.log(mu) ** 2
+    cdf = np.vectorize(lambda x: 0.5 * (1 + math.erf(x / (SD * math.sqrt(2)))))
+    density = np.exp(log_prior) * (cdf(OBSERVED + 0.2 - mu) - cdf(OBSERVED - 0.2 - mu))
+    mass = integral(density, mu)
+    mean = integral(mu * density, mu) / mass
+    var = integral((mu - mean) ** 2 * density, mu) / mass
+    assert abs(float(post.mean()["mu"]) - mean) < 4 * math.sqrt(var / post.ess)
+
+
+def test_a_prior_with_no_bound_on_one_side_only_is_not_mapped():
+    """Boxes and unbounded parameters: the default 'log' proposes as 'none' does, bit for bit."""
+    prior = Prior(mu=Uniform(0.0, 10.0), nu=Normal(0.0, 3.0))
+
+    def two(theta, rng):
+        return theta + rng.normal(0.0, SD, size=theta.shape)
+
+    options = dict(n_particles=100, epsilons=[math.inf, 2.0, 1.0], engine="numpy")
+    by_default = PMCABC(prior, two, **options).run([OBSERVED, 1.0], seed=3)
+    plain = PMCABC(prior, two, transform="none", **options).run([OBSERVED, 1.0], seed=3)
+    np.testing.assert_array_equal(by_default.samples.to_numpy(), plain.samples.to_numpy())
+    np.testing.assert_array_equal(by_default.weights, plain.weights)
