@@ -5,7 +5,8 @@ through C2, which pays off in long JVM-bound work. The embedded session's JVM mo
 queries and moves Arrow batches while Python simulates, and a fresh one spends its first seconds
 in profiled code. Stopping at C1 (``-XX:TieredStopAtLevel=1``) made a fresh process's PMC of 300
 particles about 2 s faster here (``benchmarks/startup.py``), with the same throughput of
-simulations at 1e7; JVM-bound SQL (a 3e8-row aggregation, a Parquet write) was 1.2-3x slower.
+simulations at 1e7; JVM-bound work was slower (a reference table's write 1.2x, a Parquet
+write 1.8x, a 3e8-row aggregation 2.6x).
 It applies only to a JVM abcspark launches itself (an embedded session), never to spark-submit's,
 a notebook's or a cluster's, and it changes no result. ``ABCSPARK_JVM_JIT=full`` keeps Java's
 default, as does a session started with your own ``spark.driver.extraJavaOptions`` naming

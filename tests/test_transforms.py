@@ -186,3 +186,5 @@ def test_a_prior_with_no_bound_on_one_side_only_is_not_mapped():
     plain = PMCABC(prior, two, transform="none", **options).run([OBSERVED, 1.0], seed=3)
     np.testing.assert_array_equal(by_default.samples.to_numpy(), plain.samples.to_numpy())
     np.testing.assert_array_equal(by_default.weights, plain.weights)
+    # Nothing mapped, nothing recorded: a checkpoint saved before the option still resumes.
+    assert "transform" not in by_default.metadata["settings"]

@@ -201,7 +201,7 @@ class PMCABC(SequentialABC):
             "epsilons": self.epsilons,
             "target_acceptance_rate": self.target_acceptance_rate,
             "kernel": self.kernel.to_dict(),
-            "transform": self.transform,
+            **({"transform": self.transform} if self._mapped() is not None else {}),
             **({"prior_draws": self.prior_draws} if self.prior_draws != 1 else {}),
             **({"discrete_kernel": self.discrete_kernel.to_dict()} if self.discrete.any() else {}),
         }
@@ -262,11 +262,15 @@ class PMCABC(SequentialABC):
         fitted = self._fitted(population, epsilon)
         if self.discrete.any():
             return mixed_proposal(self.kernel, self.discrete_kernel, self.discrete, *fitted)
-        bounds = mapped_bounds(self.problem.prior.bounds(), self.transform)
+        bounds = self._mapped()
         if bounds is not None:
             inner = self.kernel.fit(to_unbounded(fitted[0], bounds), *fitted[1:])
             return UnboundedProposal(inner, bounds)
         return self.kernel.fit(*fitted)
+
+    def _mapped(self) -> Optional[np.ndarray]:
+        """The bounds the kernel's map uses; None if it maps nothing (then, as before it)."""
+        return mapped_bounds(self.problem.prior.bounds(), self.transform)
 
     def _fitted(self, population: pd.DataFrame, epsilon: float) -> tuple:
         """What a kernel is fitted to: ``(particles, weights, distances, epsilon)``."""
