@@ -135,3 +135,13 @@ class UnboundedProposal:
         """The log density of ``theta (m, d)`` on the support -> ``(m,)``."""
         z = to_unbounded(theta, self.bounds)
         return self.inner.log_density(z) + log_jacobian(theta, self.bounds)
+
+
+def fit_proposal(
+    kernel: Any, bounds: Optional[np.ndarray], particles: np.ndarray, *rest: Any
+) -> Any:
+    """``kernel`` fitted to ``particles`` and ``rest`` (weights, distances, epsilon): on the
+    real line through the map of ``bounds`` (:func:`mapped_bounds`), or as they are if None."""
+    if bounds is None:
+        return kernel.fit(particles, *rest)
+    return UnboundedProposal(kernel.fit(to_unbounded(particles, bounds), *rest), bounds)

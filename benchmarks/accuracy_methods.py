@@ -32,8 +32,9 @@ exact posterior per simulation):
 ``smc`` is ``SMCABC`` (Del Moral et al. 2012) and ``apmc`` ``APMCABC`` (Lenormand et al.
 2013), each at its defaults given N particles and the budget (``max_simulations``); their own
 stop rules (SMC's ``min_acceptance_rate``, APMC's ``p_acc_min``) may end them before it is
-spent. ``rejection`` is ``RejectionABC`` keeping the closest N of B. The others (``pyabc``,
-``exact-N``) are not abcspark's and run in ``accuracy.py``.
+spent; ``apmc-log`` is APMC with ``transform="log"``, PMC's default. ``rejection`` is
+``RejectionABC`` keeping the closest N of B. The others (``pyabc``, ``exact-N``) are not
+abcspark's and run in ``accuracy.py``.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ PMC_OPTIONS = {
 """``PMCABC`` options per method, on top of the defaults (kernels given by their shortcut
 names, which ``abcspark.kernels.SHORTCUTS`` maps to the same objects as written above)."""
 
-SEQUENTIAL = ("smc", "apmc")
+SEQUENTIAL = ("smc", "apmc", "apmc-log")
 """Other population algorithms, at their defaults given N and the budget."""
 
 METHODS = (*PMC_OPTIONS, *SEQUENTIAL, "rejection", "pyabc", "exact-N")
@@ -95,6 +96,8 @@ def run_abcspark(method: str, model: Model, observed, budget: int, seed: int, n:
     if method in SEQUENTIAL:
         cls = SMCABC if method == "smc" else APMCABC
         options = dict(n_particles=n, max_simulations=budget, engine="numpy", progress=False)
+        if method == "apmc-log":
+            options["transform"] = "log"
         post = cls(prior, model.simulate, **options).run(observed, seed=seed)
         return post, time.perf_counter() - started
     pmc = PMCABC(

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from abcspark import PMCABC, LogNormal, Normal, Poisson, Prior, Uniform
+from abcspark import APMCABC, PMCABC, LogNormal, Normal, Poisson, Prior, Uniform
 from abcspark.kernels import GaussianKernel
 from abcspark.transforms import UnboundedProposal, log_jacobian, mapped_bounds, to_unbounded
 
@@ -188,3 +188,19 @@ def test_a_prior_with_no_bound_on_one_side_only_is_not_mapped():
     np.testing.assert_array_equal(by_default.weights, plain.weights)
     # Nothing mapped, nothing recorded: a checkpoint saved before the option still resumes.
     assert "transform" not in by_default.metadata["settings"]
+
+
+def test_apmc_maps_nothing_by_default_and_the_log_scale_on_request():
+    """APMC fits the same kernels. By default (measured, README) nothing is mapped and some
+    proposals of its LogNormal parameter fall below 0; with 'log' none does, none is free."""
+    prior = Prior(mu=LogNormal(0.0, 1.0))
+    options = dict(n_particles=400, max_simulations=6000, engine="numpy", progress=False)
+    plain = APMCABC(prior, simulate, **options).run([OBSERVED], seed=2)
+    assert (plain.history["n_proposals"] > plain.history["n_simulations"]).iloc[1:].any()
+    assert "transform" not in plain.metadata["settings"]
+    post = APMCABC(prior, simulate, transform="log", **options).run([OBSERVED], seed=2)
+    later = post.history.iloc[1:]
+    assert len(later) and (later["n_proposals"] == later["n_simulations"]).all()
+    assert post.metadata["settings"]["transform"] == "log"
+    with pytest.raises(ValueError, match=r"transform must be 'log', 'all' or 'none' \(got 1\)"):
+        APMCABC(prior, simulate, transform=1, engine="numpy")

@@ -18,7 +18,7 @@ from abcspark.kernels import as_kernel, importance_weights
 from abcspark.priors import Prior
 from abcspark.problem import Problem
 from abcspark.sampling import Sample
-from abcspark.transforms import UnboundedProposal, check_transform, mapped_bounds, to_unbounded
+from abcspark.transforms import check_transform, fit_proposal, mapped_bounds
 from abcspark.validation import epsilon_schedule, real
 from abcspark.weighted import quantile
 
@@ -262,11 +262,7 @@ class PMCABC(SequentialABC):
         fitted = self._fitted(population, epsilon)
         if self.discrete.any():
             return mixed_proposal(self.kernel, self.discrete_kernel, self.discrete, *fitted)
-        bounds = self._mapped()
-        if bounds is not None:
-            inner = self.kernel.fit(to_unbounded(fitted[0], bounds), *fitted[1:])
-            return UnboundedProposal(inner, bounds)
-        return self.kernel.fit(*fitted)
+        return fit_proposal(self.kernel, self._mapped(), *fitted)
 
     def _mapped(self) -> Optional[np.ndarray]:
         """The bounds the kernel's map uses; None if it maps nothing (then, as before it)."""
