@@ -1,23 +1,19 @@
 """Start an embedded session's Python workers in the background, while the driver works.
 
 A session's first Python job pays for its Python workers: the worker daemon starts, forks one
-worker per core, and each imports pandas and pyarrow. It also pays for the JVM planning its first
-query. Run one after the other (the run's first generation does both), they add up; a trivial job
-sent from a background thread as soon as the session exists pays the workers' start while the
-driver does its dry run and the JVM plans the first generation, so they overlap. The workers stay
-up (``spark.python.worker.reuse``, on by default) for the run's jobs. Nothing of the run changes:
-the job draws no random numbers and returns nothing.
+worker per core, and each imports pandas. A trivial job sent from a background thread as soon
+as the session exists pays that while the driver does its dry run and pilot, so they overlap.
+It runs through the RDD API, as a run's small rounds do (:class:`abcspark.engines.SparkEngine`),
+so it starts the workers those rounds use; Spark SQL's Python jobs have a daemon of their own.
+The workers stay up (``spark.python.worker.reuse``, on by default) for the run's jobs. Nothing
+of the run changes: the job draws no random numbers and returns nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Iterator
-
-import pandas as pd
-
-from abcspark.connect import default_parallelism
+from typing import Any, Iterator, List
 
 log = logging.getLogger("abcspark")
 
@@ -33,12 +29,13 @@ def warm_up(spark: Any) -> threading.Thread:
 
 def _first_python_job(spark: Any) -> None:
     try:
-        slots = max(1, default_parallelism(spark))  # a SparkContext's, or a Connect session's
-        spark.range(0, slots, 1, slots).mapInPandas(_nothing, "id long").collect()
+        slots = max(1, spark.sparkContext.defaultParallelism)
+        spark.sparkContext.parallelize(range(slots), slots).mapPartitions(_nothing).collect()
     except Exception as exc:  # noqa: BLE001 (a stopped session; the run will say what is wrong)
         log.debug("warming up the Python workers failed: %s", exc)
 
 
-def _nothing(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    for frame in frames:
-        yield frame.iloc[:0]
+def _nothing(ids: Iterator[int]) -> List[int]:
+    import pandas  # noqa: F401 (the batches' frames need it; import it now, once per worker)
+
+    return []

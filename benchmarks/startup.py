@@ -14,8 +14,9 @@ launch time (``time.time()``) so that a case reports its time from process start
   the first Python job (the workers start and import pandas and pyarrow), the driver's own
   work in ``run`` (dry run, pilot, the posterior), each generation, and the plot.
 - ``fresh``: the same PMC as a user runs it: nothing forced, the time from process start to
-  the posterior, and to the end of the plot; also with Java's default JIT, and with none of
-  the start-up changes (archive, warm-up, quick JIT: "before").
+  the posterior, and to the end of the plot; also with Java's default JIT, with every round
+  through ``mapInPandas`` (small rounds' RDD jobs off, as before 2026-12-02's change), and
+  with none of the start-up changes (archive, warm-up, quick JIT, RDD jobs: "before").
 - pyABC 0.13's ``ABCSMC`` with its multicore sampler (2 processes) in a fresh process, given
   abcspark's epsilon schedule (``peer_pyabc.pmc``), so both reach the same final epsilon with
   the same population: its time from process start to its posterior.
@@ -35,6 +36,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -83,7 +85,7 @@ def timeline(
     from abcspark.examples import height_problem  # noqa: F401
 
     _mark(marks, "import abcspark")
-    _choose(archive, warm=False, jit=jit)  # the first Python job is timed on its own
+    _choose(archive, warm=False, jit=jit, rdd=archive)  # the first Python job on its own
     from pyspark.sql import SparkSession  # noqa: F401
 
     from abcspark import jvm_archive
@@ -100,8 +102,8 @@ def timeline(
     _mark(marks, "SparkSession")
     spark.range(0, 4, 1, 2).count()
     _mark(marks, "first query (JVM only)")
-    warm_up(spark).join()  # abcspark's own warm-up job, waited for here
-    _mark(marks, "first Python job (workers, pandas, pyarrow)")
+    (warm_up if archive else _arrow_warm_up)(spark).join()  # the warm-up job, waited for
+    _mark(marks, "first Python job (workers, pandas)")
     pmc, observed = _pmc(spark, n_particles, generations)
     started = time.time()
     posterior = pmc.run(observed, seed=seed)
@@ -117,14 +119,39 @@ def timeline(
     return {"phases": _phases(launched, marks), "n_simulations": posterior.n_simulations}
 
 
-def _choose(archive: bool, warm: bool, jit: bool) -> None:
-    """Turn the class archive, the workers' warm-up and the quick JIT on or off in this process."""
+def _choose(archive: bool, warm: bool, jit: bool, rdd: bool = True) -> None:
+    """Turn the archive, the warm-up, the quick JIT and small rounds' RDD jobs on or off here.
+
+    Without RDD jobs every round runs through ``mapInPandas`` and the warm-up is a
+    ``mapInPandas`` job too, as they were before 2026-12-02.
+    """
+    import abcspark.engines.spark
+    import abcspark.session
+
     os.environ["ABCSPARK_JVM_ARCHIVE"] = "1" if archive else "0"
     os.environ["ABCSPARK_JVM_JIT"] = "quick" if jit else "full"
+    if not rdd:
+        abcspark.engines.spark.ARROW_FROM = 0
+        abcspark.session.warm_up = _arrow_warm_up
     if not warm:
-        import abcspark.session
-
         abcspark.session.warm_up = lambda spark: None
+
+
+def _arrow_warm_up(spark) -> threading.Thread:
+    """The warm-up as it was before small rounds ran as RDD jobs: one ``mapInPandas`` job."""
+
+    def job():
+        slots = spark.sparkContext.defaultParallelism
+        spark.range(0, slots, 1, slots).mapInPandas(_no_rows, "id long").collect()
+
+    thread = threading.Thread(target=job, daemon=True)
+    thread.start()
+    return thread
+
+
+def _no_rows(frames):
+    for frame in frames:
+        yield frame.iloc[:0]
 
 
 def fresh(
@@ -136,14 +163,16 @@ def fresh(
     warm: bool = True,
     jit: bool = True,
     cache: Optional[str] = None,
+    rdd: bool = True,
 ) -> dict:
     """The PMC as a user runs it in a fresh process: time to the posterior and to the plot.
 
-    ``archive=False, warm=False, jit=False`` is the start-up before issue 16 (no class archive,
-    the workers started by the first generation, Java's default JIT); ``cache``, an empty
-    folder, is a machine's first run, which records the archive.
+    ``archive=False, warm=False, jit=False, rdd=False`` is the start-up before issue 16 (no
+    class archive, the workers started by the first generation, Java's default JIT, every round
+    through ``mapInPandas``); ``cache``, an empty folder, is a machine's first run, which
+    records the archive.
     """
-    _choose(archive, warm, jit)
+    _choose(archive, warm, jit, rdd)
     if cache is not None:
         os.environ["XDG_CACHE_HOME"] = cache
     from abcspark.session import get_spark
@@ -199,22 +228,26 @@ def compare(n_particles: int, generations: int, repeats: int, pyabc: str) -> dic
         "abcspark": [],
         "before": [],
         "full JIT": [],
+        "all arrow": [],
         "pyabc": [],
         "main job": [],
     }
     for rep in range(repeats):
         ours = run_case("startup.fresh", {"launched": time.time(), **settings})
         runs["abcspark"].append(ours)
-        before = {"launched": time.time(), "archive": False, "warm": False, "jit": False}
+        before = {"archive": False, "warm": False, "jit": False, "rdd": False}
+        before["launched"] = time.time()
         runs["before"].append(run_case("startup.fresh", {**before, **settings}))
         full = {"launched": time.time(), "jit": False, **settings}
         runs["full JIT"].append(run_case("startup.fresh", full))
+        arrow = {"launched": time.time(), "rdd": False, **settings}
+        runs["all arrow"].append(run_case("startup.fresh", arrow))
         peer = {"heights": _heights(), "epsilons": ours["epsilons"], "n_particles": n_particles}
         runs["pyabc"].append(
             run_case("peer_pyabc.pmc", {**peer, "seed": rep + 1, "launched": time.time()}, pyabc)
         )
         runs["main job"].append(main_job())
-    for run in runs["abcspark"] + runs["before"] + runs["full JIT"] + [first]:
+    for run in runs["abcspark"] + runs["before"] + runs["full JIT"] + runs["all arrow"] + [first]:
         if (run["epsilons"], run["n_simulations"]) != (ours["epsilons"], ours["n_simulations"]):
             raise RuntimeError("the start-up changes must not change the run (got another one)")
     return {
@@ -225,6 +258,7 @@ def compare(n_particles: int, generations: int, repeats: int, pyabc: str) -> dic
         "abcspark_to_posterior": median([r["to_posterior"] for r in runs["abcspark"]]),
         "before_to_posterior": median([r["to_posterior"] for r in runs["before"]]),
         "full_jit_to_posterior": median([r["to_posterior"] for r in runs["full JIT"]]),
+        "all_arrow_to_posterior": median([r["to_posterior"] for r in runs["all arrow"]]),
         "first_to_posterior": first["to_posterior"],
         "first_process": first["process_seconds"],
         "abcspark_to_plot": median([r["to_plot"] for r in runs["abcspark"]]),
@@ -270,6 +304,10 @@ def report(results: List[dict]) -> str:
         (
             "abcspark with Java's default JIT (ABCSPARK_JVM_JIT=full), to posterior",
             "full_jit_to_posterior",
+        ),
+        (
+            "abcspark with every round through mapInPandas (as before 2026-12-02), to posterior",
+            "all_arrow_to_posterior",
         ),
         ("abcspark, process start to posterior", "abcspark_to_posterior"),
         ("abcspark, process start to plot", "abcspark_to_plot"),

@@ -36,6 +36,16 @@ def spark():
     session.stop()
 
 
+@pytest.fixture(params=["rdd", "arrow"])
+def spark_path(request, monkeypatch):
+    """Run a test's Spark rounds through the RDD API (small rounds' default) or mapInPandas."""
+    import abcspark.engines.spark
+
+    if request.param == "arrow":
+        monkeypatch.setattr(abcspark.engines.spark, "ARROW_FROM", 0)
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def _doctest_namespace(doctest_namespace):
     doctest_namespace["np"] = np

@@ -59,7 +59,7 @@ def test_the_refitted_scales_find_the_parameter_a_fixed_euclidean_ignores():
     assert len(adaptive.history) == 8 and adaptive.metadata["stop_reason"] == "generations"
 
 
-def test_adaptive_runs_are_bit_identical_across_engines(spark):
+def test_adaptive_runs_are_bit_identical_across_engines(spark, spark_path):
     local = run(AdaptiveEuclidean(), engine="numpy")
     cluster = run(AdaptiveEuclidean(), spark=spark, parallelism=3)
     np.testing.assert_array_equal(local.samples.to_numpy(), cluster.samples.to_numpy())

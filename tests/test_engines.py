@@ -74,3 +74,26 @@ def test_an_engine_object_must_match_a_nested_simulator():
 def test_spark_name_builds_a_spark_engine(spark):
     engine = make_engine("spark", spark, 2, 1)
     assert isinstance(engine, SparkEngine) and engine.parallelism == 2
+
+
+def sql_executions(spark) -> int:
+    return spark._jsparkSession.sharedState().statusStore().executionsCount()
+
+
+def test_small_rounds_run_as_rdd_jobs_and_large_ones_through_map_in_pandas(spark):
+    def run(arrow_from):
+        engine = SparkEngine(spark, 2, arrow_from=arrow_from)
+        abc = RejectionABC(PRIOR, MODEL, batch_size=100, engine=engine)
+        before = sql_executions(spark)
+        posterior = abc.run(OBSERVED, quantile=0.1, n_simulations=1000, seed=1)
+        return posterior, sql_executions(spark) - before
+
+    (small, sql_small), (large, sql_large) = run(1001), run(1000)
+    assert (sql_small, sql_large) == (0, 1)
+    assert_same_posterior(small, large)
+
+
+@pytest.mark.parametrize("arrow_from", [-1, 1.5, True, "many"])
+def test_arrow_from_must_be_a_whole_number(spark, arrow_from):
+    with pytest.raises(ValueError, match=r"arrow_from must be a whole number of proposals"):
+        SparkEngine(spark, arrow_from=arrow_from)

@@ -24,7 +24,7 @@ def fails_far_out(theta, rng):
     return MODEL(theta, rng)
 
 
-def test_a_deterministic_executor_error_is_the_simulators_own_message(spark):
+def test_a_deterministic_executor_error_is_the_simulators_own_message(spark, spark_path):
     abc = RejectionABC(MODEL.prior, fails_far_out, batch_size=100, spark=spark)
     with pytest.raises(
         SimulationError,
@@ -47,14 +47,19 @@ def test_a_deterministic_error_is_retried_once_not_max_failures_times(tmp_path):
     done = run_in_process_group([sys.executable, str(job), str(tmp_path)], 300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     results = {r["case"]: r for r in map(json.loads, done.stdout.strip().splitlines())}
-    assert results["everywhere"]["type"] == "SimulationError"
-    assert results["everywhere"]["message"].startswith(
-        "the simulator raised ValueError: mu is too far out in generation 0, batch "
-    )
-    assert (
-        "raised on two task attempts on the executors but not when run again on the driver"
-        in (results["executors_only"]["message"])
-    )
+    for path in ("rdd", "arrow"):  # small rounds' RDD jobs, and mapInPandas
+        everywhere, executors_only = (
+            results[f"everywhere-{path}"],
+            results[f"executors_only-{path}"],
+        )
+        assert everywhere["type"] == "SimulationError"
+        assert everywhere["message"].startswith(
+            "the simulator raised ValueError: mu is too far out in generation 0, batch "
+        )
+        assert (
+            "raised on two task attempts on the executors but not when run again on the driver"
+            in executors_only["message"]
+        )
     attempts = {int(p.name.split("-")[2]) for p in tmp_path.iterdir()}
     assert attempts == {0, 1}  # never the third attempt
 
@@ -81,7 +86,7 @@ def exits(theta, rng):
     return MODEL(theta, rng)
 
 
-def test_a_worker_that_exits_gives_one_abcspark_error_with_the_cause_attached(spark):
+def test_a_worker_that_exits_gives_one_abcspark_error_with_the_cause_attached(spark, spark_path):
     abc = RejectionABC(MODEL.prior, exits, batch_size=100, spark=spark)
     with pytest.raises(SimulationError, match=r"a Spark job \(RejectionABC\) failed") as info:
         abc.run(OBSERVED, quantile=0.1, n_simulations=1000, seed=1)

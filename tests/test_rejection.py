@@ -151,7 +151,7 @@ def test_simulator_failure_names_generation_batch_and_parameters(spark):
         abc.run([0.5], epsilon=0.01, n_samples=500, seed=1)
 
 
-def test_skip_counts_failures_on_spark(spark):
+def test_skip_counts_failures_on_spark(spark, spark_path):
     def nan_above(theta, rng):
         out = theta + 0.01 * rng.standard_normal(theta.shape)
         out[theta[:, 0] > 1.5] = np.nan

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from helpers import assert_same_posterior
 
+import abcspark.engines.spark
 from abcspark import PMCABC, RejectionABC
 from abcspark.examples import height_problem, summaries
 
@@ -20,14 +21,15 @@ def reference():
 
 
 @pytest.mark.parametrize("parallelism", [1, 2, 4])
-def test_pmc_identical_across_parallelism(spark, reference, parallelism):
+def test_pmc_identical_across_parallelism(spark, reference, parallelism, spark_path):
     assert_same_posterior(
         pmc(spark=spark, parallelism=parallelism).run(OBSERVED, seed=42), reference
     )
 
 
 @pytest.mark.parametrize("records", [7, 10_000])
-def test_pmc_identical_across_arrow_batch_sizes(spark, reference, records):
+def test_pmc_identical_across_arrow_batch_sizes(spark, reference, records, monkeypatch):
+    monkeypatch.setattr(abcspark.engines.spark, "ARROW_FROM", 0)  # every round through Arrow
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(records))
     try:
         assert_same_posterior(pmc(spark=spark, parallelism=3).run(OBSERVED, seed=42), reference)
@@ -58,7 +60,7 @@ def test_rdd_path_matches_the_vectorized_model(spark, reference):
     assert_same_posterior(per_parameter.run(OBSERVED, seed=42), reference)
 
 
-def test_rejection_quantile_identical_across_engines(spark):
+def test_rejection_quantile_identical_across_engines(spark, spark_path):
     def run(**options):
         abc = RejectionABC(PRIOR, MODEL, batch_size=500, **options)
         return abc.run(OBSERVED, quantile=0.02, n_simulations=20_000, seed=8)

@@ -2,7 +2,10 @@
 
 Vectorized simulators run inside ``mapInPandas`` through Arrow. Simulators that take one
 parameter vector and return any Python object run on the RDD path (``parallelize`` /
-``mapPartitions``). The task is broadcast once per generation; only kept rows come back.
+``mapPartitions``), and so does a small round of a vectorized one on a classic session, where
+what the user waits for is the job's own cost, not the simulations (see :class:`SparkEngine`).
+Both paths run the same batches, so the results are the same bit for bit. The task is
+broadcast once per generation; only kept rows come back.
 On Spark Connect (:mod:`abcspark.connect`) there is no broadcast: the task's cloudpickle bytes
 travel in each job's ``mapInPandas`` closure, and jobs carry a tag instead of a description.
 """
@@ -28,6 +31,9 @@ from abcspark.connect import (
 from abcspark.rows import failed_batches, row_schema
 
 log = logging.getLogger("abcspark")
+
+ARROW_FROM = 1_000_000
+"""Rounds of at least this many proposals run through ``mapInPandas`` on a classic session."""
 
 
 def _map_frames(shared: Any, best: Optional[int], frames: Iterator[pd.DataFrame]):
@@ -70,13 +76,29 @@ class SparkEngine:
     parallelism : int, optional
         Partitions per job (ABCpy's and Spark's word); default the session's default
         parallelism (:func:`abcspark.connect.default_parallelism`, also on Spark Connect).
+    arrow_from : int, optional
+        Rounds of a vectorized simulator with at least this many proposals run through
+        ``mapInPandas`` and Arrow; smaller ones through the RDD API (always ``mapInPandas``
+        on Spark Connect, which has no RDDs). The first ``mapInPandas`` job of a session
+        waits about 1.5 s for Spark SQL to plan it before its Python workers start, and each
+        one costs about 0.06 s more than an RDD job; on 1e7 simulations the two are level
+        (``benchmarks/startup.py``). Results are the same either way. Default
+        :data:`ARROW_FROM` (1,000,000); 0 sends every round through ``mapInPandas``.
     """
 
     name = "spark"
 
-    def __init__(self, spark: Any, parallelism: Optional[int] = None):
+    def __init__(
+        self, spark: Any, parallelism: Optional[int] = None, arrow_from: Optional[int] = None
+    ):
+        arrow_from = ARROW_FROM if arrow_from is None else arrow_from
+        if isinstance(arrow_from, bool) or not isinstance(arrow_from, int) or arrow_from < 0:
+            raise ValueError(
+                f"arrow_from must be a whole number of proposals, 0 or more (got {arrow_from!r})"
+            )
         self.spark = spark
         self.parallelism = parallelism or default_parallelism(spark)
+        self.arrow_from = arrow_from
 
     def share(self, task: BatchTask) -> Any:
         """Broadcast the task once; user code inside it travels as cloudpickle bytes.
@@ -111,9 +133,10 @@ class SparkEngine:
         """Run ``batches`` as one Spark job and bring the kept rows to the driver."""
         task = load_task(shared)
         parts = max(1, min(self.parallelism, len(batches)))
+        large = len(batches) * task.batch_size >= self.arrow_from
         try:
             with job_named(self.spark, description):
-                if task.vectorized:
+                if task.vectorized and (large or is_connect(self.spark)):
                     ids = self.spark.range(batches.start, batches.stop, 1, numPartitions=parts)
                     width = len(task.observed) if task.keep_statistics else 0
                     rows = ids.mapInPandas(

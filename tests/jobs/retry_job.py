@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from abcspark import RejectionABC, get_spark
+from abcspark.engines import SparkEngine
 from abcspark.examples import NormalMean
 
 MODEL = NormalMean(prior_mean=0.0, prior_sd=2.0, sd=1.0, n_obs=10)
@@ -37,10 +38,13 @@ class Fails:
 
 
 spark = get_spark(master="local[1,3]")
-for case in ("everywhere", "executors_only"):
-    abc = RejectionABC(MODEL.prior, Fails(case), batch_size=100, spark=spark)
-    try:
-        abc.run([0.8], quantile=0.01, n_simulations=100_000, seed=1)
-    except Exception as exc:
-        print(json.dumps({"case": case, "type": type(exc).__name__, "message": str(exc)}))
+for path, arrow_from in (("rdd", None), ("arrow", 0)):  # a small round's path, and mapInPandas
+    for case in ("everywhere", "executors_only"):
+        engine = SparkEngine(spark, arrow_from=arrow_from)
+        abc = RejectionABC(MODEL.prior, Fails(case), batch_size=100, engine=engine)
+        try:
+            abc.run([0.8], quantile=0.01, n_simulations=100_000, seed=1)
+        except Exception as exc:
+            message = {"type": type(exc).__name__, "message": str(exc)}
+            print(json.dumps({"case": f"{case}-{path}", **message}))
 spark.stop()
