@@ -1,13 +1,25 @@
-"""One SparkSession for the whole test session (local[2], loopback, UI off, Arrow on)."""
+"""One SparkSession for the whole test session (local[2], loopback, UI off, Arrow on).
+
+The golden posteriors are bits, and the last bits of a matrix product or an ``exp`` depend on
+which CPU kernels OpenBLAS and NumPy pick: AVX-512 ones on one machine, AVX2 ones on another.
+The suite pins both to the AVX2 (x86-64-v3) kernels before NumPy is imported, here and in
+every process it starts (Spark's workers inherit the environment), so that the goldens hold
+on any x86-64 machine from 2013 on.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 
-import numpy as np
-import pytest
-from connect_server import connect_url, remote  # noqa: F401 (fixtures: one Connect server)
+if "numpy" in sys.modules:
+    raise RuntimeError("tests/conftest.py must run before NumPy is imported (CPU kernels)")
+os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+os.environ.setdefault("NPY_DISABLE_CPU_FEATURES", "X86_V4 AVX512_ICL AVX512_SPR")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from connect_server import connect_url, remote  # noqa: E402, F401 (fixtures: one Connect server)
 
 # Scripts that tests run in subprocesses (spark-submit, mpirun, kills) are not test modules.
 collect_ignore_glob = ["jobs/*", "*/jobs/*"]

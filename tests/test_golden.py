@@ -4,6 +4,7 @@
 history (plus readable means). It was recorded before the package was reorganised; a change
 that moves a single bit of any case fails here. A change that means to alter results (a new
 default) re-records it with ``python tests/test_golden.py --record`` and says so in its commit.
+Both run on the CPU kernels that ``conftest`` pins (the bits of a matrix product depend on them).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict
 
+import conftest  # noqa: F401 (first: it pins the CPU kernels before NumPy is imported)
 import numpy as np
 import pytest
 from test_reproducibility import one_height_sample, summary_distance  # the per-parameter twin
