@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 import numpy as np
+import pandas as pd
 
 from abcspark.history import GenerationRecord
 from abcspark.sampling import Sample
-from abcspark.weighted import quantile
+from abcspark.weighted import ess, quantile
 
 MIN_LAST_SHARE = 0.25
 """A generation the budget cuts short is kept if it holds this share of ``n_particles`` and
@@ -30,6 +31,7 @@ def fit_budget(
     n_particles: int,
     budget_left: float,
     relax: bool,
+    last: Optional[Tuple[float, float]] = None,
 ) -> Optional[Tuple[float, int]]:
     """Epsilon and particles of the next generation, sized to what is left of the budget.
 
@@ -39,8 +41,10 @@ def fit_budget(
     last generation, ``(epsilon, m)``, with more or fewer particles, to spend the budget left.
     Fewer: with ``relax``, the smallest larger quantile of the last distances (``distances``,
     ``weights``), where the rate scales with the population's weighted share within it, that
-    buys half of ``n_particles`` (more if it can, at most ``n_particles``); else None, as a
-    generation that small would be cut short and dropped.
+    buys half of ``n_particles`` (more if it can, at most ``n_particles``). Else, given the
+    ``last`` generation's ``(epsilon, acceptance rate)``, a generation at that epsilon that
+    spends the rest, if it buys 2 particles there: its particles join the last ones
+    (:func:`merged`). Else None: what is left is not worth a generation.
     """
     bought = rate * budget_left
     if bought >= 2 * n_particles:
@@ -52,7 +56,29 @@ def fit_budget(
             more = rate_there * budget_left
             if candidate > epsilon and more >= n_particles / 2:
                 return float(candidate), min(n_particles, int(more))
+    if last is not None and last[1] * budget_left >= 2:
+        return last[0], int(last[1] * budget_left)
     return None
+
+
+def merged(last: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """Two populations at the same epsilon as one (each with a ``weight`` column summing to 1).
+
+    Both are importance samples of the same ABC posterior from different proposals, so any
+    fixed split of the weight between them is consistent; each gets a share proportional to
+    its ESS, close to the split of least variance.
+    """
+    if not len(new):
+        return last
+    share_last, share_new = ess(last["weight"].to_numpy()), ess(new["weight"].to_numpy())
+    total = share_last + share_new
+    return pd.concat(
+        [
+            last.assign(weight=last["weight"] * (share_last / total)),
+            new.assign(weight=new["weight"] * (share_new / total)),
+        ],
+        ignore_index=True,
+    )
 
 
 def rates_at(

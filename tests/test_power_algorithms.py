@@ -771,10 +771,24 @@ def test_a_dropped_generation_counts_every_simulation_it_ran(caplog):
 def test_a_dropped_generation_sized_to_the_budget_reports_the_particles_it_wanted(caplog):
     """Generation 1 is planned at 40 particles (the last, sized to the budget), not
     ``n_particles`` (10); cut at 2 particles, it is dropped, and the warning counts the 40."""
-    post = Scheduled([(1.0, 10), (1.0, 40)], max_simulations=12).run([0.5], seed=19)
+    post = Scheduled([(1.0, 10), (0.9, 40)], max_simulations=12).run([0.5], seed=19)
     assert len(post.history) == 1 and post.metadata["n_simulations"] == 12
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "was reached with 2 of 40 particles accepted" in warnings[0]
+
+
+def test_a_generation_at_the_last_epsilon_sized_to_the_budget_joins_the_last_one(caplog):
+    """Generation 1 at generation 0's epsilon, sized to the budget (40 planned, 2 found): its
+    particles join generation 0's, 12 in all, each of weight 1/12 (ESS 10 and 2 share it), and
+    nothing is dropped or unspent. The same plan at another epsilon is dropped (above)."""
+    post = Scheduled([(1.0, 10), (1.0, 40)], max_simulations=12).run([0.5], seed=19)
+    assert len(post.history) == 2 and len(post.samples) == 12
+    np.testing.assert_allclose(post.weights, np.full(12, 1 / 12))
+    assert post.history["ess"].iloc[-1] == pytest.approx(12)
+    assert (
+        post.metadata["n_simulations"] == 12 and post.metadata["stop_reason"] == "max_simulations"
+    )
+    assert [r for r in caplog.records if r.levelno == logging.WARNING] == []
 
 
 class Lopsided(Scheduled):

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from abcspark.batch import SimulationError
-from abcspark.budget import budget_message, epsilon_for_rate, fit_budget
+from abcspark.budget import budget_message, epsilon_for_rate, fit_budget, merged
 from abcspark.rows import concat, keep_best, particle_columns
 from abcspark.sampling import (
     Sample,
@@ -101,6 +101,39 @@ def test_epsilon_for_rate_without_a_particle_within_epsilon_keeps_both():
     """No candidate to scale the rate by: epsilon and rate come back unchanged. Kills rates_at
     #6 (one uninitialised candidate instead of none)."""
     assert epsilon_for_rate(*FOUR, 0.5, 0.01, 0.1) == (0.5, 0.01)
+
+
+@pytest.mark.parametrize(
+    ("last_rate", "relax", "expected"),
+    [
+        (0.01, False, (2.0, 8)),  # 8 particles at the last epsilon: a generation that joins it
+        (0.0025, False, (2.0, 2)),  # exactly 2: still worth it
+        (0.002, False, None),  # 1.6: the rest is not worth a generation
+        (0.01, True, (pytest.approx(3.1), 60)),  # a larger epsilon that buys half comes first
+    ],
+)
+def test_fit_budget_spends_the_rest_at_the_last_epsilon_when_nothing_else_can(
+    last_rate, relax, expected
+):
+    """20 bought at 1.0 (< 50, half of 100): without relax, or if no larger epsilon buys 50,
+    the last generation's (epsilon 2.0, its acceptance rate) sizes one at 2.0 that spends
+    the 800 left, from 2 particles."""
+    assert fit_budget(*FOUR, 1.0, 0.025, 100, 800, relax, last=(2.0, last_rate)) == expected
+
+
+def test_merged_populations_share_the_weight_by_their_ess():
+    """4 equal weights (ESS 4) and 2 of 0.9 and 0.1 (ESS 1/0.82): the first get 4/(4 + 1.22)
+    of the weight, spread as before; an empty second population changes nothing."""
+    last = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "weight": np.full(4, 0.25)})
+    new = pd.DataFrame({"a": [5.0, 6.0], "weight": [0.9, 0.1]})
+    both = merged(last, new)
+    share = 4 / (4 + 1 / 0.82)
+    np.testing.assert_allclose(both["a"], [1, 2, 3, 4, 5, 6])
+    np.testing.assert_allclose(
+        both["weight"], [*np.full(4, share / 4), 0.9 * (1 - share), 0.1 * (1 - share)]
+    )
+    assert both["weight"].sum() == pytest.approx(1.0) and list(both.index) == list(range(6))
+    assert merged(last, new.iloc[:0]) is last
 
 
 # budget.budget_message -----------------------------------------------------------------------

@@ -70,8 +70,9 @@ class PMCABC(SequentialABC):
         exceeded by more than one batch; 1e8 if not given. When the forecast says that what is
         left buys less than two more generations, the next one is the last: it spends the rest
         and keeps every particle it buys, more or fewer than ``n_particles``, at a larger
-        epsilon if the forecast is under half of ``n_particles``; or, if even that is out of
-        reach, none runs and the rest is unspent (:func:`abcspark.budget.fit_budget`). A
+        epsilon if the forecast is under half of ``n_particles``; if even that is out of
+        reach, it runs at the last generation's epsilon and its particles join that
+        generation's (:func:`abcspark.budget.fit_budget`, :func:`~abcspark.budget.merged`). A
         generation the budget cuts short runs to its end and is kept, with fewer particles, if
         it holds a quarter of ``n_particles``.
     min_acceptance_rate : float, default 0
@@ -235,6 +236,7 @@ class PMCABC(SequentialABC):
             self.n_particles,
             budget_left,
             relax=self.epsilons is None,
+            last=None if self.problem.adaptive else (last.epsilon, last.acceptance_rate),
         )
 
     def _sample(self, g: int, proposal: Any, epsilon: float, n_particles: int, run: Run) -> Sample:

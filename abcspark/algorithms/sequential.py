@@ -19,7 +19,7 @@ import pandas as pd
 from abcspark.adaptive import refit
 from abcspark.algorithms.base import Algorithm
 from abcspark.algorithms.run import Run, open_checkpoint
-from abcspark.budget import budget_message, kept_from
+from abcspark.budget import budget_message, kept_from, merged
 from abcspark.callbacks import Callback, Callbacks
 from abcspark.checkpoint import Checkpoint
 from abcspark.history import GenerationRecord, forecast_rate
@@ -213,8 +213,7 @@ class SequentialABC(Algorithm):
         """Sample generation ``g`` into ``run``; a stop reason if the budget ended it.
 
         Returns None, ``'max_simulations'`` (the budget ended the generation, which is kept),
-        ``'dropped'`` (it ended too early to keep; ``run`` keeps the last generation) or
-        ``'unaffordable'`` (the budget left cannot complete it, so it did not start).
+        ``'dropped'`` (it ended too early to keep) or ``'unaffordable'`` (it did not start).
         """
         started = time.perf_counter()
         plan = self._plan(g, run)
@@ -223,6 +222,8 @@ class SequentialABC(Algorithm):
             log.warning("stopping before generation %d: %d simulations left cannot buy it", g, left)
             return "unaffordable"
         epsilon, n_particles = plan  # another size than n_particles: the last, sized to the budget
+        # The last, at the last generation's epsilon: its particles join that generation's.
+        merge = g > 0 and n_particles != self.n_particles and epsilon == run.records[-1].epsilon
         proposal = self._proposal(g, run.population, epsilon)
         sample = self._sample(g, proposal, epsilon, n_particles, run)
         theta = sample.particles[self.problem.prior.names].to_numpy()
@@ -233,21 +234,19 @@ class SequentialABC(Algorithm):
                     budget_message(sample, self.n_particles, self.max_simulations)
                 )
             least, weak = kept_from(run.records[-1], self.n_particles)
-            if len(theta) < least or ess(weights) < weak:
+            if not merge and (len(theta) < least or ess(weights) < weak):
                 message = budget_message(sample, n_particles, self.max_simulations)
                 kept = f"kept from {least:.3g} particles and an ESS of {weak:.3g}"
                 log.warning("dropping generation %d (a cut one is %s): %s", g, kept, message)
                 run.n_dropped += sample.n_simulations + sample.n_discarded
                 return "dropped"
-        run.population = (
-            sample.particles.drop(columns=["batch", "index"]).assign(weight=weights)
-        ).reset_index(drop=True)
+        population = sample.particles.drop(columns=["batch", "index"]).assign(weight=weights)
+        run.population = merged(run.population, population) if merge else population
         if self.problem.adaptive:  # refit, and the distances it gives
             run.distance, run.population = refit(run.distance, sample, run.population, run.observed)
             self.problem.fitted_distance = run.distance.to_dict()
-        run.records.append(
-            GenerationRecord.of(g, epsilon, sample, weights, time.perf_counter() - started)
-        )
+        weights, seconds = run.population["weight"].to_numpy(), time.perf_counter() - started
+        run.records.append(GenerationRecord.of(g, epsilon, sample, weights, seconds))
         log.info("%s %s", self.name, run.records[-1].describe())
         return None if sample.stop == "complete" else "max_simulations"
 
