@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from abcspark._version import __version__
-from abcspark.batch import ON_ERROR, BatchTask
+from abcspark.batch import ON_ERROR, BatchTask, SimulationError
 from abcspark.connect import (
     NESTED_INSTEAD,
     VECTORIZED_INSTEAD,
@@ -177,7 +177,7 @@ class Problem:
             pilot_rng = batch_rng(seed, 0, 1, stream=PILOT)
             pilot = self.prior.sample(distance.n_pilot, pilot_rng)
             stats = simulate_statistics(task, pilot, pilot_rng)
-            distance = distance.fit(stats[np.isfinite(stats).all(axis=1)])
+            distance = distance.fit(_finite_pilot(stats, type(distance).__name__))
         if stats is not None:
             distance(stats, observed)  # shape errors of a user's distance show up here
         self.fitted_distance = distance.to_dict() if hasattr(distance, "to_dict") else None
@@ -274,3 +274,15 @@ def auto_batch_size(n_target: int, budget: float) -> int:
     if math.isfinite(budget):
         size = min(size, max(1, int(budget) // 20))
     return size
+
+
+def _finite_pilot(stats: np.ndarray, what: str) -> np.ndarray:
+    """The pilot's finite rows, at least 2 of them (``on_error='skip'`` lets the others fail)."""
+    finite = stats[np.isfinite(stats).all(axis=1)]
+    if len(finite) < 2:
+        raise SimulationError(
+            f"the simulator must return finite statistics for at least 2 of the {len(stats):,} "
+            f"pilot simulations that fit {what}'s scales (got {len(finite)}); fix the simulator "
+            "where it fails, or give the scales yourself (e.g. ScaledEuclidean(scale=[...]))."
+        )
+    return finite

@@ -16,6 +16,7 @@ from abcspark import (
     Posterior,
     Prior,
     RejectionABC,
+    ScaledEuclidean,
     SimulationError,
     Uniform,
 )
@@ -225,3 +226,19 @@ def test_one_particle_carrying_all_the_weight_has_zero_spread():
     assert posterior.std()["mu"] == 0.0 and posterior.ess == 1.0
     draws = posterior.sample(50, seed=1, method="kde")["mu"].to_numpy()
     np.testing.assert_allclose(draws, 0.2, atol=1e-9)
+
+
+def test_a_pilot_with_fewer_than_two_finite_simulations_names_the_simulator():
+    def finite_below_one(theta, rng):
+        out = theta[:, :1] + 0.1 * rng.standard_normal((len(theta), 1))
+        if len(theta) > 10:  # the 4 dry-run draws pass; of the pilot's 1,000 one is finite
+            out[1:] = np.nan
+        return out
+
+    abc = RejectionABC(Prior(a=Uniform(0, 1)), finite_below_one, ScaledEuclidean(), on_error="skip")
+    with pytest.raises(
+        SimulationError,
+        match=r"^the simulator must return finite statistics for at least 2 of the 1,000 pilot "
+        r"simulations that fit ScaledEuclidean's scales \(got 1\); ",
+    ):
+        abc.run([0.5], quantile=0.1, n_simulations=1000, seed=1)
