@@ -61,6 +61,17 @@ def fit_budget(
     return None
 
 
+def within(population: pd.DataFrame, epsilon: float) -> pd.DataFrame:
+    """The particles of ``population`` within ``epsilon``, their weights summing to 1 again.
+
+    An importance sample of the ABC posterior at a larger epsilon, restricted to the particles
+    within a smaller one, is one of the ABC posterior there: the generation the budget ends
+    joins these (:func:`merged`) instead of being the only particles at its epsilon.
+    """
+    inside = population[population["distance"].to_numpy() <= epsilon]
+    return inside.assign(weight=inside["weight"] / inside["weight"].sum())
+
+
 def merged(last: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     """Two populations at the same epsilon as one (each with a ``weight`` column summing to 1).
 
@@ -68,8 +79,8 @@ def merged(last: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     fixed split of the weight between them is consistent; each gets a share proportional to
     its ESS, close to the split of least variance.
     """
-    if not len(new):
-        return last
+    if not len(new) or not len(last):
+        return last if len(last) else new
     share_last, share_new = ess(last["weight"].to_numpy()), ess(new["weight"].to_numpy())
     total = share_last + share_new
     return pd.concat(

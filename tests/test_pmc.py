@@ -484,7 +484,8 @@ def test_a_target_acceptance_rate_drives_the_epsilons():
 
 def test_a_cut_generation_after_the_prior_is_kept_however_few_its_particles():
     # In 10 dimensions the wide kernel accepts far less than its forecast: generation 1 is cut
-    # by the budget with a handful of particles. Dropped, the result would be the prior itself.
+    # by the budget with a handful of particles. Dropped, the result would be the prior itself;
+    # kept, they join the prior draws within its epsilon (its 30% quantile: 30 of 100).
     prior = Prior(**{f"p{i}": Normal(0, 1) for i in range(10)})
 
     def simulate(theta, rng):
@@ -504,13 +505,17 @@ def test_a_cut_generation_after_the_prior_is_kept_however_few_its_particles():
     )
     posterior = pmc.run(np.zeros(10), seed=3)
     assert len(posterior.history) == 2 and np.isfinite(posterior.epsilon)
-    assert 2 <= len(posterior.samples) < 25  # fewer than a quarter, kept
+    last = posterior.history.iloc[1]
+    new = round(last["acceptance_rate"] * last["n_simulations"])
+    assert 2 <= new < 25  # fewer than a quarter, kept
+    assert len(posterior.samples) == 30 + new and (posterior.distances <= posterior.epsilon).all()
 
 
-def test_a_last_generation_the_budget_sizes_to_one_particle_is_kept_with_weight_one():
+def test_a_last_generation_the_budget_sizes_to_one_particle_is_kept_and_joins_the_last():
     """max_simulations=3 with 2 particles leaves 1 simulation for generation 1: the plan sizes
     it to 1 particle; that generation is complete and kept (its weights were once left None,
-    found by the property test on 2026-12-01)."""
+    found by the property test on 2026-12-01), and both of generation 0's particles, within
+    its epsilon, join it: ESS 2 and 1, so each of the 3 weighs a third."""
 
     def near(theta, rng):
         return theta + 0.1 * rng.standard_normal(theta.shape)
@@ -526,8 +531,9 @@ def test_a_last_generation_the_budget_sizes_to_one_particle_is_kept_with_weight_
         progress=False,
     ).run([0.0], seed=0)
     assert list(posterior.history["n_simulations"]) == [2, 1]
-    assert len(posterior.samples) == 1 and posterior.weights.tolist() == [1.0]
-    assert posterior.ess == 1.0
+    assert len(posterior.samples) == 3
+    np.testing.assert_allclose(posterior.weights, np.full(3, 1 / 3))
+    assert posterior.ess == pytest.approx(3.0)
 
 
 def test_prior_draws_keep_the_closest_prior_draws_as_generation_0():

@@ -256,6 +256,19 @@ class Scheduled(SequentialABC):
         return np.full(len(theta), 1.0 / len(theta))
 
 
+FAR = Prior(mu=Uniform(0.0, 0.4))  # distances to 0.5 over 0.1
+NEAR = Prior(mu=Uniform(0.46, 0.54))  # distances under 0.04
+
+
+class Narrowing(Scheduled):
+    """Generation 0 proposes where every distance exceeds 0.1, later ones where none reaches
+    0.04: at a later epsilon of 0.05 every simulation is accepted and none of generation 0's
+    particles is within it, so a generation the budget ends has none of them to join."""
+
+    def _proposal(self, g, population, epsilon):
+        return FAR if g == 0 else NEAR
+
+
 def progress_lines(stream: io.StringIO) -> list:
     """The progress display's successive lines, each cut after its generation counter."""
     return [u.split("] ")[1].split("  ")[0] for u in stream.getvalue().split("\r")[1:]]
@@ -420,7 +433,8 @@ def test_a_cut_generation_is_kept_from_a_quarter_of_n_particles(
     n_particles, first, left, kept, caplog, monkeypatch
 ):
     """Generation 1 is cut by the budget with exactly ``left`` particles (every simulation is
-    accepted); it is kept if it holds ``max(2, n_particles / 4)`` of them (2 after a
+    accepted, and none of generation 0's particles is within its epsilon to join them:
+    ``Narrowing``); it is kept if it holds ``max(2, n_particles / 4)`` of them (2 after a
     generation at epsilon inf), else dropped with a warning giving the budget's message, and
     the display shows generation 0 once more only as ``done``.
 
@@ -436,8 +450,8 @@ def test_a_cut_generation_is_kept_from_a_quarter_of_n_particles(
     stream = io.StringIO()
     monkeypatch.setattr("sys.stderr", stream)
     budget = n_particles + left
-    plans = [(first, n_particles), (1.0, n_particles)]
-    post = Scheduled(plans, n_particles=n_particles, max_simulations=budget, progress=True).run(
+    plans = [(first, n_particles), (0.05, n_particles)]
+    post = Narrowing(plans, n_particles=n_particles, max_simulations=budget, progress=True).run(
         [0.5], seed=4
     )
     assert post.metadata["stop_reason"] == "max_simulations"
@@ -713,17 +727,20 @@ class Scripted(LocalEngine):
 def hopeless(n_particles: int, accept: int = 2) -> Scheduled:
     """Generation 0: ``n_particles`` of one batch of 200 simulations. Generation 1: ``accept``
     of each batch of 200 accepted, 6,000 simulations left; it gives up only if even an
-    optimistic rate cannot find the quarter of ``n_particles`` that keeps it.
+    optimistic rate cannot find the quarter of ``n_particles`` that keeps it. At epsilon 0 none
+    of generation 0's particles is within it to join, and the forecast rate is a quarter of
+    generation 0's (1: every simulation accepted).
 
-    Its rounds are batches 0, 1-4 and 5-24 (four times the batches so far; 5,000 simulations),
-    then 25-29, to the budget's end. With ``accept=2``, the check at a quarter of the budget,
+    With ``n_particles=100`` its rounds are batches 0-1 (0.8 of 100 / 0.25 / 200), 2-9 (four
+    times the batches so far), then 10-29, to the budget's end; with 200, batches 0-3 and
+    4-19 (4,000 simulations). With ``accept=2``, the check at a quarter of the budget,
     batch 7 (1,600 simulations, 16 particles), bounds the rate by (16 + 3 + 12) / 1,600 =
     0.019375, and the one at half, batch 14 (3,000 simulations, 30 particles), by (30 + 3 + 3
     sqrt 30) / 3,000 = 0.01648: 25 particles for 100 are within reach. With ``accept=1`` the
     half's bound is (15 + 3 + 3 sqrt 15) / 3,000 = 0.009873: 3,000 + 35 / 0.009873 = 6,545 >
     6,000, so 50 particles for 200 are not.
     """
-    plans = [(1.0, n_particles)] * 3
+    plans = [(1.0, n_particles), (0.0, n_particles), (0.0, n_particles)]  # none to join
     return Scheduled(
         plans,
         n_particles=n_particles,
@@ -750,15 +767,15 @@ def test_a_generation_the_budget_cannot_complete_runs_to_its_end_and_is_kept():
 
 def test_a_dropped_generation_counts_every_simulation_it_ran(caplog):
     """200 particles, 1 a batch: cut as hopeless at batch 14 with 15 particles (a quarter is 50,
-    out of reach): dropped; its 3,000 simulations up to the cut and 2,000 past it are all
-    counted.
+    out of reach): dropped; its 3,000 simulations up to the cut and 1,000 past it (batches
+    15-19 of the round that ran to 19) are all counted.
 
     Kills ``SequentialABC._generation`` #80 (``n_simulations - n_discarded`` dropped).
     """
     post = hopeless(200, accept=1).run([0.5], seed=18)
     assert len(post.history) == 1 and len(post.samples) == 200
-    assert post.metadata["n_simulations"] == 200 + 5000
-    assert post.metadata["n_discarded"] == 5000
+    assert post.metadata["n_simulations"] == 200 + 4000
+    assert post.metadata["n_discarded"] == 4000
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [
         "dropping generation 1 (a cut one is kept from 50 particles and an ESS of 50): "
@@ -771,7 +788,7 @@ def test_a_dropped_generation_counts_every_simulation_it_ran(caplog):
 def test_a_dropped_generation_sized_to_the_budget_reports_the_particles_it_wanted(caplog):
     """Generation 1 is planned at 40 particles (the last, sized to the budget), not
     ``n_particles`` (10); cut at 2 particles, it is dropped, and the warning counts the 40."""
-    post = Scheduled([(1.0, 10), (0.9, 40)], max_simulations=12).run([0.5], seed=19)
+    post = Narrowing([(1.0, 10), (0.05, 40)], max_simulations=12).run([0.5], seed=19)
     assert len(post.history) == 1 and post.metadata["n_simulations"] == 12
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "was reached with 2 of 40 particles accepted" in warnings[0]
@@ -791,7 +808,21 @@ def test_a_generation_at_the_last_epsilon_sized_to_the_budget_joins_the_last_one
     assert [r for r in caplog.records if r.levelno == logging.WARNING] == []
 
 
-class Lopsided(Scheduled):
+def test_a_cut_generation_joins_the_last_particles_within_its_epsilon():
+    """Generation 1 at epsilon 0.25 is cut after 40 simulations: its particles join those of
+    generation 0 with distances within 0.25, each set equally weighted (ESS = its size), so
+    every one of the joined particles weighs the same; none outside 0.25 is kept."""
+    post = Scheduled([(1.0, 100), (0.25, 100)], max_simulations=140).run([0.5], seed=20)
+    first = Scheduled([(1.0, 100)], max_simulations=140).run([0.5], seed=20)
+    inside = int((first.distances <= 0.25).sum())
+    new = int(post.history["acceptance_rate"].iloc[1] * 40)
+    assert 0 < new < 40 and 0 < inside < 100
+    assert len(post.samples) == inside + new and (post.distances <= 0.25).all()
+    np.testing.assert_allclose(post.weights, np.full(inside + new, 1 / (inside + new)))
+    assert post.history["ess"].iloc[1] == pytest.approx(inside + new)
+
+
+class Lopsided(Narrowing):
     """Generation 1's first particle carries ``heavy`` times the weight of each other one."""
 
     def __init__(self, plans, heavy, **settings):
@@ -815,7 +846,7 @@ def test_a_cut_generation_whose_ess_falls_below_a_quarter_of_the_last_is_dropped
     such a population is worse than the one it would replace (the 10-d accuracy case: ESS 7.7
     of 117 particles after a generation of ESS 101).
     """
-    post = Lopsided([(1.0, 100), (1.0, 100)], heavy, n_particles=100, max_simulations=140).run(
+    post = Lopsided([(1.0, 100), (0.05, 100)], heavy, n_particles=100, max_simulations=140).run(
         [0.5], seed=4
     )
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

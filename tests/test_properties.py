@@ -557,9 +557,6 @@ def check(case: Case) -> None:
         event("the prior is refused")
         assert_names(exc, prior_words(case.prior))
         return
-    if case.algorithm == "pmc" and prior.discrete_names:
-        words |= {name for name, kind, _ in case.prior if kind in ("Poisson", "Categorical")}
-        must_fail = may_fail = True
     limit, open_ended = simulation_limit(case)
     simulate = Simulator(case.output, len(case.observed), limit)
     with warnings.catch_warnings():
@@ -621,7 +618,8 @@ def assert_sound(posterior: Posterior, prior: Prior, case: Case) -> None:
     epsilon = case.run.get("epsilon")
     wanted = case.run.get("n_samples", case.init.get("n_particles"))
     if wanted is not None and case.algorithm == "pmc":  # its last generation keeps all the
-        wanted = max(int(wanted), int(posterior.history["n_simulations"].iloc[-1]))  # rest buys
+        # rest buys, and the one before's particles within its epsilon join them
+        wanted = int(wanted) + int(posterior.history["n_simulations"].iloc[-1])
     failed = [
         what
         for what, holds in (

@@ -71,10 +71,10 @@ class PMCABC(SequentialABC):
         left buys less than two more generations, the next one is the last: it spends the rest
         and keeps every particle it buys, more or fewer than ``n_particles``, at a larger
         epsilon if the forecast is under half of ``n_particles``; if even that is out of
-        reach, it runs at the last generation's epsilon and its particles join that
-        generation's (:func:`abcspark.budget.fit_budget`, :func:`~abcspark.budget.merged`). A
-        generation the budget cuts short runs to its end and is kept, with fewer particles, if
-        it holds a quarter of ``n_particles``.
+        reach, it runs at the last generation's epsilon (:func:`abcspark.budget.fit_budget`).
+        A generation the budget cuts short runs to its end. The one the budget ends joins the
+        last generation's particles within its epsilon (:func:`~abcspark.budget.merged`), and
+        a cut one is kept if that holds a quarter of ``n_particles``.
     min_acceptance_rate : float, default 0
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float, default 0

@@ -19,7 +19,7 @@ import pandas as pd
 from abcspark.adaptive import refit
 from abcspark.algorithms.base import Algorithm
 from abcspark.algorithms.run import Run, open_checkpoint
-from abcspark.budget import budget_message, kept_from, merged
+from abcspark.budget import budget_message, kept_from, merged, within
 from abcspark.callbacks import Callback, Callbacks
 from abcspark.checkpoint import Checkpoint
 from abcspark.history import GenerationRecord, forecast_rate
@@ -54,12 +54,13 @@ class SequentialABC(Algorithm):
     max_simulations : int
         The budget in simulator calls (proposals outside the support are free), never exceeded
         by more than one batch; the plan sizes the last generation to it. A generation it
-        cannot complete runs on to its end, and is kept if big enough (``budget.kept_from``).
+        cannot complete runs on to its end. The one the budget ends joins the last one's
+        particles within its epsilon (``budget.within``), kept if big enough (``kept_from``).
     min_acceptance_rate : float
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float
         Stop when epsilon falls by less than this from one generation to the next (not with
-        an adaptive distance, whose epsilons are in other units each generation).
+        an adaptive distance, whose epsilons change units; it joins no particles either).
     max_walltime : float, optional
         Seconds; no generation starts after the run has taken this long.
     progress : bool, optional
@@ -222,26 +223,28 @@ class SequentialABC(Algorithm):
             log.warning("stopping before generation %d: %d simulations left cannot buy it", g, left)
             return "unaffordable"
         epsilon, n_particles = plan  # another size than n_particles: the last, sized to the budget
-        # The last, at the last generation's epsilon: its particles join that generation's.
-        merge = g > 0 and n_particles != self.n_particles and epsilon == run.records[-1].epsilon
         proposal = self._proposal(g, run.population, epsilon)
         sample = self._sample(g, proposal, epsilon, n_particles, run)
         theta = sample.particles[self.problem.prior.names].to_numpy()
         weights = self._weights(g, theta, proposal) if len(theta) else None
+        ends = n_particles != self.n_particles or sample.stop != "complete"  # budget's last
+        join = g > 0 and ends and not self.problem.adaptive
+        population = sample.particles.drop(columns=["batch", "index"]).assign(weight=weights)
+        if join:
+            population = merged(within(run.population, epsilon), population)
         if sample.stop != "complete":
             if g == 0:
                 raise BudgetExhausted(
                     budget_message(sample, self.n_particles, self.max_simulations)
                 )
             least, weak = kept_from(run.records[-1], self.n_particles)
-            if not merge and (len(theta) < least or ess(weights) < weak):
+            if len(population) < least or ess(population["weight"].to_numpy()) < weak:
                 message = budget_message(sample, n_particles, self.max_simulations)
                 kept = f"kept from {least:.3g} particles and an ESS of {weak:.3g}"
                 log.warning("dropping generation %d (a cut one is %s): %s", g, kept, message)
                 run.n_dropped += sample.n_simulations + sample.n_discarded
                 return "dropped"
-        population = sample.particles.drop(columns=["batch", "index"]).assign(weight=weights)
-        run.population = merged(run.population, population) if merge else population
+        run.population = population
         if self.problem.adaptive:  # refit, and the distances it gives
             run.distance, run.population = refit(run.distance, sample, run.population, run.observed)
             self.problem.fitted_distance = run.distance.to_dict()
@@ -256,7 +259,6 @@ class SequentialABC(Algorithm):
         # the budget (another size than n_particles) runs to the end whatever it finds.
         normal = g > 0 and n_particles == self.n_particles
         least = kept_from(run.records[-1], self.n_particles)[0] if normal else 0
-
         task = self.problem.task(run.seed, g, proposal, epsilon, run.observed, run.distance)
         shared = run.engine.share(task)
         try:
@@ -278,8 +280,7 @@ class SequentialABC(Algorithm):
             run.engine.release(shared)
 
     def _stop_reason(self, run: Run) -> Optional[str]:
-        records = run.records
-        last = records[-1]
+        records, last = run.records, run.records[-1]
         if len(records) >= self.generations:
             return "generations"
         if last.epsilon <= self.min_epsilon:
