@@ -38,12 +38,9 @@ def test_conjugate_posterior_after_a_few_generations(kernel):
     assert (posterior.distances <= posterior.epsilon).all()
 
 
-def test_a_budget_the_next_generation_cannot_use_is_spent_at_the_last_epsilon():
-    """At 19,000 simulations the rest after generation 3 buys too few particles at a smaller
-    epsilon (or a larger one), so it is spent at generation 3's epsilon: 215 more particles
-    join its 1,000, the budget is used to the simulation, and the joined population is the
-    conjugate ABC posterior at that epsilon within Monte Carlo error."""
-    pmc = PMCABC(
+def until_19_000() -> PMCABC:
+    """1,000 particles until 19,000 simulations: generation 4 is at generation 3's epsilon."""
+    return PMCABC(
         MODEL.prior,
         MODEL,
         n_particles=1000,
@@ -51,7 +48,14 @@ def test_a_budget_the_next_generation_cannot_use_is_spent_at_the_last_epsilon():
         max_simulations=19_000,
         engine="numpy",
     )
-    posterior = pmc.run(OBSERVED, seed=1)
+
+
+def test_a_budget_the_next_generation_cannot_use_is_spent_at_the_last_epsilon():
+    """At 19,000 simulations the rest after generation 3 buys too few particles at a smaller
+    epsilon (or a larger one), so it is spent at generation 3's epsilon: 215 more particles
+    join its 1,000, the budget is used to the simulation, and the joined population is the
+    conjugate ABC posterior at that epsilon within Monte Carlo error."""
+    posterior = until_19_000().run(OBSERVED, seed=1)
     epsilons = posterior.history["epsilon"].to_numpy()
     assert epsilons[-1] == epsilons[-2] and len(posterior.samples) == 1215
     assert posterior.metadata["n_simulations"] == 19_000
@@ -64,15 +68,7 @@ def test_a_budget_the_next_generation_cannot_use_is_spent_at_the_last_epsilon():
 
 def test_a_run_resumed_before_the_generation_that_joins_the_last_ends_the_same(tmp_path):
     def run():
-        pmc = PMCABC(
-            MODEL.prior,
-            MODEL,
-            n_particles=1000,
-            generations=None,
-            max_simulations=19_000,
-            engine="numpy",
-        )
-        return pmc.run(OBSERVED, seed=1, checkpoint=str(tmp_path))
+        return until_19_000().run(OBSERVED, seed=1, checkpoint=str(tmp_path))
 
     whole = run()
     for name in ("generation-0004.parquet", "generation-0004.json"):
