@@ -69,7 +69,8 @@ def within(population: pd.DataFrame, epsilon: float) -> pd.DataFrame:
     joins these (:func:`merged`) instead of being the only particles at its epsilon.
     """
     inside = population[population["distance"].to_numpy() <= epsilon]
-    return inside.assign(weight=inside["weight"] / inside["weight"].sum())
+    total = float(inside["weight"].sum())
+    return inside.assign(weight=inside["weight"] / total) if total > 0 else inside.iloc[:0]
 
 
 def merged(last: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from abcspark.batch import SimulationError
-from abcspark.budget import budget_message, epsilon_for_rate, fit_budget, merged
+from abcspark.budget import budget_message, epsilon_for_rate, fit_budget, merged, within
 from abcspark.rows import concat, keep_best, particle_columns
 from abcspark.sampling import (
     Sample,
@@ -134,6 +134,23 @@ def test_merged_populations_share_the_weight_by_their_ess():
     )
     assert both["weight"].sum() == pytest.approx(1.0) and list(both.index) == list(range(6))
     assert merged(last, new.iloc[:0]) is last
+
+
+def test_within_keeps_the_particles_inside_epsilon_and_renormalises_their_weights():
+    """Two of four particles within 2.5, weights 0.1 and 0.3 of 1: they become 0.25 and 0.75;
+    none inside (or only weights that underflowed to 0) is an empty population, not NaN."""
+    population = pd.DataFrame(
+        {
+            "a": [1.0, 2.0, 3.0, 4.0],
+            "distance": [2.0, 3.0, 1.0, 4.0],
+            "weight": [0.1, 0.2, 0.3, 0.4],
+        }
+    )
+    inside = within(population, 2.5)
+    np.testing.assert_allclose(inside["a"], [1.0, 3.0])
+    np.testing.assert_allclose(inside["weight"], [0.25, 0.75])
+    assert within(population, 0.5).empty
+    assert within(population.assign(weight=[0.0, 0.5, 0.0, 0.5]), 2.5).empty
 
 
 # budget.budget_message -----------------------------------------------------------------------
