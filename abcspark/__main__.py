@@ -147,6 +147,10 @@ def start_spark(args: argparse.Namespace) -> Any:
             if not _is_local(path):
                 _try_writing(name, path, spark)
     except ValueError as exc:
+        # Stopped here, silently, so that the error stays the last line: the workers' warm-up
+        # job may be launching a task, which a stop at the process's exit would log.
+        spark.sparkContext.setLogLevel("OFF")
+        spark.stop()
         fail(str(exc))
     return spark
 
