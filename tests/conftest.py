@@ -10,12 +10,28 @@ on any x86-64 machine from 2013 on.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 if "numpy" in sys.modules:
     raise RuntimeError("tests/conftest.py must run before NumPy is imported (CPU kernels)")
+
+
+def _avx512_dispatch() -> str:
+    """NumPy's AVX-512 dispatch targets, named as this NumPy names them (asked in a child)."""
+    ask = (
+        "import numpy\n"
+        "try:\n    from numpy._core._multiarray_umath import __cpu_dispatch__ as d\n"
+        "except ImportError:\n    from numpy.core._multiarray_umath import __cpu_dispatch__ as d\n"
+        "print(' '.join(t for t in d if 'AVX512' in t or t == 'X86_V4'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NPY_DISABLE_CPU_FEATURES"}
+    done = subprocess.run([sys.executable, "-c", ask], capture_output=True, text=True, env=env)
+    return done.stdout.strip()
+
+
 os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
-os.environ.setdefault("NPY_DISABLE_CPU_FEATURES", "X86_V4 AVX512_ICL AVX512_SPR")
+os.environ.setdefault("NPY_DISABLE_CPU_FEATURES", _avx512_dispatch())
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
