@@ -31,7 +31,8 @@ def _avx512_dispatch() -> str:
 
 
 os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
-os.environ.setdefault("NPY_DISABLE_CPU_FEATURES", _avx512_dispatch())
+if "NPY_DISABLE_CPU_FEATURES" not in os.environ:  # a child NumPy only when it is not given
+    os.environ["NPY_DISABLE_CPU_FEATURES"] = _avx512_dispatch()
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
