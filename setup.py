@@ -42,6 +42,8 @@ setup(
         "mlflow": ["mlflow-skinny>=2.10"],  # MLflowLogger (abcspark/tracking.py)
         # ForestModelChoice (abcspark/forest_choice.py): estimators_samples_ needs 1.4.
         "forest": ["scikit-learn>=1.4"],
+        # Posterior.adjust("neural") (abcspark/adjustment.py): weighted networks need 1.7.
+        "adjust": ["scikit-learn>=1.7"],
         # The documentation site (docs/). Sphinx 7.2 and docutils 0.19: the awscli of the EMR
         # tests pins docutils <= 0.19, and both live in the dev environment.
         "docs": DOCS,
@@ -52,7 +54,7 @@ setup(
             "pytest>=7",
             "scipy>=1.9",  # tests/test_scipy_prior.py
             "mlflow-skinny>=2.10",  # tests/test_callbacks.py, against a local file store
-            "scikit-learn>=1.4",  # tests/test_forest_choice.py
+            "scikit-learn>=1.7",  # tests/test_forest_choice.py, test_adjustment.py
             *DOCS,  # tests/test_docs.py builds the site
             "hypothesis>=6.100",  # well-kept property-based testing: tests/test_properties.py
             "ruff>=0.6",

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from abcspark import storage
-from abcspark.adjustment import local_linear
+from abcspark.adjustment import METHODS as ADJUSTMENTS
+from abcspark.adjustment import adjusted
 from abcspark.draws import METHODS, kde, resample, systematic
 from abcspark.rng import DRAWS, batch_rng, check_seed
 from abcspark.rows import statistic_names
@@ -237,32 +238,33 @@ class Posterior:
             draws = kde(values, self.weights, self._bounds(), n, rng, discrete)
         return pd.DataFrame(draws, columns=self.names)
 
-    def adjust(self) -> Posterior:
-        """The posterior after local-linear regression adjustment (:mod:`abcspark.adjustment`).
+    def adjust(self, method: str = "linear", seed: int = 0) -> Posterior:
+        """The posterior after regression adjustment (:mod:`abcspark.adjustment`).
 
-        It needs the particles' statistics: run with ``keep_statistics=True``.
+        Parameters
+        ----------
+        method : {'linear', 'neural'}
+            ``'linear'``: local-linear (Beaumont et al. 2002); ``'neural'``: non-linear and
+            heteroscedastic (Blum and Francois 2010), for curved or bimodal posteriors.
+        seed : int
+            The networks' seed (``'neural'``): the same seed, the same particles.
 
         Raises
         ------
-        ValueError
-            Without statistics or observed statistics.
+        ValueError, ImportError
+            Without statistics (run with ``keep_statistics=True``); see ``adjusted``.
         """
-        observed = self.metadata.get("observed")
-        if self.statistics is None or observed is None:
-            raise ValueError(
-                "adjust needs the particles' simulated statistics and the observed ones (got "
-                f"statistics {'none' if self.statistics is None else 'kept'}); run with "
-                "keep_statistics=True and a vectorized simulator."
-            )
-        theta, weights = local_linear(
+        theta, weights = adjusted(
+            method,
             self.samples.to_numpy(),
             self.statistics,
-            np.asarray(observed, dtype=np.float64),
+            self.metadata.get("observed"),
             self.distances,
             self.weights,
             self._bounds(),
+            seed=check_seed(seed),
         )
-        metadata = {**self.metadata, "adjustment": "local-linear"}
+        metadata = {**self.metadata, "adjustment": ADJUSTMENTS[method]}
         samples = pd.DataFrame(theta, columns=self.names)
         return Posterior(samples, weights, self.distances, self.history, metadata, self.statistics)
 

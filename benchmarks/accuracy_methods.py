@@ -18,7 +18,8 @@ exact posterior per simulation):
 ``pmc-q0.3``       ``epsilon_quantile=0.3``, ``pmc-q0.7`` ``epsilon_quantile=0.7``: the
                    default kernel with a faster and a slower epsilon schedule than the median;
 ``pmc-silverman-q0.3``  Silverman's kernel and ``epsilon_quantile=0.3`` together;
-``pmc-adjust``     the defaults, then ``Posterior.adjust`` (regression adjustment);
+``pmc-adjust``     the defaults, then ``Posterior.adjust()`` (local-linear regression
+                   adjustment); ``pmc-adjust-neural``: ``Posterior.adjust("neural")``;
 ``pmc-adaptive``   ``AdaptiveEuclidean()``: scales refitted after every generation;
 ``pmc-target0.2``  ``target_acceptance_rate=0.2``: the acceptance-rate-driven schedule;
 ``pmc-prior2``    ``prior_draws=2``: generation 0 keeps the closest N of 2N prior draws
@@ -55,6 +56,7 @@ PMC_OPTIONS = {
     "pmc-q0.7": {"epsilon_quantile": 0.7},
     "pmc-silverman-q0.3": {"kernel": "silverman", "epsilon_quantile": 0.3},
     "pmc-adjust": {"keep_statistics": True},
+    "pmc-adjust-neural": {"keep_statistics": True},
     "pmc-adaptive": {"adaptive": True},
     "pmc-target0.2": {"target_acceptance_rate": 0.2},
     "pmc-prior2": {"prior_draws": 2},
@@ -65,6 +67,9 @@ PMC_OPTIONS = {
 }
 """``PMCABC`` options per method, on top of the defaults (kernels given by their shortcut
 names, which ``abcspark.kernels.SHORTCUTS`` maps to the same objects as written above)."""
+
+ADJUSTMENTS = {"pmc-adjust": "linear", "pmc-adjust-neural": "neural"}
+"""The methods that adjust the default PMC's posterior, and how."""
 
 SEQUENTIAL = ("smc", "apmc", "apmc-log")
 """Other population algorithms, at their defaults given N and the budget."""
@@ -111,10 +116,8 @@ def run_abcspark(method: str, model: Model, observed, budget: int, seed: int, n:
         **options,
     )
     post = pmc.run(observed, seed=seed)
-    if method == "pmc-adjust":
-        # The adjustment's signature is new; pass observed only if it asks for it.
-        wants = inspect.signature(post.adjust).parameters
-        post = post.adjust(observed) if "observed" in wants else post.adjust()
+    if method in ADJUSTMENTS:
+        post = post.adjust(ADJUSTMENTS[method])
     return post, time.perf_counter() - started
 
 
@@ -123,7 +126,10 @@ def available_methods(asked) -> list:
     from abcspark import Posterior
 
     methods = list(asked)
-    if "pmc-adjust" in methods and not hasattr(Posterior, "adjust"):
-        print("abcspark's Posterior has no adjust method: skipping pmc-adjust", flush=True)
-        methods.remove("pmc-adjust")
+    if (
+        "pmc-adjust-neural" in methods
+        and "method" not in inspect.signature(Posterior.adjust).parameters
+    ):
+        print("abcspark's Posterior.adjust has no method: skipping pmc-adjust-neural", flush=True)
+        methods.remove("pmc-adjust-neural")
     return methods
