@@ -168,7 +168,6 @@ def _fit(
         state = int(np.random.SeedSequence([*key, k]).generate_state(1)[0])
         network = MLPRegressor(
             hidden_layer_sizes=(max(HIDDEN, 2 * y.shape[1]),),
-            activation="tanh",
             solver="lbfgs",
             alpha=DECAY,
             max_iter=500,
