@@ -25,3 +25,10 @@ doctest_global_setup = "import numpy as np\nimport pandas as pd\nfrom abcspark i
 exclude_patterns = ["_build", "notebooks/.ipynb_checkpoints"]
 html_theme = "alabaster"
 smartquotes = False  # "..." and quotes as written in the docstrings
+
+
+def setup(app):
+    """The README's charts are Mermaid blocks (GitHub draws them); here they show as text."""
+    from pygments.lexers.special import TextLexer
+
+    app.add_lexer("mermaid", TextLexer)
