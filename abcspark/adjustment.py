@@ -28,7 +28,9 @@ METHODS = {"linear": "local-linear", "neural": "neural"}
 NETWORKS = 5
 """Networks averaged for each regression (with different seeds), as the R package abc does."""
 HIDDEN = 8
-"""Hidden units of each network's one layer."""
+"""Hidden units of each network's one layer, or twice its outputs where that is more: a layer
+narrower than the outputs cannot carry a full-rank linear map (measured: in 10 dimensions, 8
+units left the adjusted posterior about 40 times farther from the exact one than 20)."""
 MIN_ESS = 1000
 """Below this effective sample size the networks fit noise: :func:`neural` warns."""
 DECAY = 1e-3
@@ -137,7 +139,7 @@ def neural(
             f", below {MIN_ESS}: measured on PMC populations of 300 it was 3-7 times farther "
             "from the exact posterior than method='linear'; use 'linear', or more particles.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of Posterior.adjust
         )
     centre, scale = stats.mean(axis=0), _spread(stats)
     x, x_obs = (stats - centre) / scale, ((observed - centre) / scale)[None, :]
