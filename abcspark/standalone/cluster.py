@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, List, Mapping, NamedTuple, Optional, Set
 
 from abcspark.session import java_executable
-from abcspark.standalone.processes import HOST, descendants, free_port, send_signal, spark_class
+from abcspark.standalone.processes import HOST, descendants, free_ports, send_signal, spark_class
 from abcspark.validation import positive_int
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
@@ -98,6 +98,7 @@ class LocalCluster:
         self._workers: List[_Worker] = []
         self._killed: Set[int] = set()
         self._started = 0
+        self._ports: Set[int] = set()  # handed out: a JVM may not have bound them yet
         self.master_url = self.web_ui_url = ""
 
     def __enter__(self) -> LocalCluster:
@@ -129,7 +130,8 @@ class LocalCluster:
                 "install one, e.g. apt-get install openjdk-17-jre-headless."
             )
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        port, ui_port = free_port(), free_port()
+        port, ui_port = free_ports(2, self._ports)
+        self._ports.update((port, ui_port))
         self.master_url, self.web_ui_url = f"spark://{HOST}:{port}", f"http://{HOST}:{ui_port}"
         master_args = ["--host", HOST, "--port", str(port), "--webui-port", str(ui_port)]
         try:
@@ -212,7 +214,8 @@ class LocalCluster:
     def _start_worker(self) -> _Worker:
         name = f"worker-{self._started}"
         self._started += 1
-        port, ui_port = free_port(), free_port()
+        port, ui_port = free_ports(2, self._ports)
+        self._ports.update((port, ui_port))
         args = [WORKER_CLASS, "--host", HOST, "--port", str(port), "--webui-port", str(ui_port)]
         args += ["--cores", str(self.cores), "--memory", self.memory]
         args += ["--work-dir", str(self.log_dir / name), self.master_url]

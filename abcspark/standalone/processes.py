@@ -1,6 +1,6 @@
 """Processes and ports on this machine, for :class:`~abcspark.standalone.LocalCluster`.
 
-``spark-class`` starts Spark's JVMs; :func:`free_port` finds ports for them on 127.0.0.1;
+``spark-class`` starts Spark's JVMs; :func:`free_ports` finds ports for them on 127.0.0.1;
 :func:`descendants` and :func:`send_signal` find and stop what a JVM leaves below it
 (executors and their Python workers).
 """
@@ -11,16 +11,32 @@ import os
 import socket
 import subprocess
 from pathlib import Path
-from typing import List, Sequence
+from typing import Collection, List, Sequence
 
 HOST = "127.0.0.1"
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now (the OS picks it)."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
+def free_ports(n: int = 2, taken: Collection[int] = ()) -> List[int]:
+    """``n`` distinct TCP ports on 127.0.0.1 that are free now and not in ``taken``.
+
+    Every probe stays bound until all are picked: a port probed and closed one at a time can
+    be handed out again at once, and a master given the same port for its RPC and its web UI
+    moves the UI to the next port, where nobody looks for it (seen in CI). ``taken`` are ports
+    handed out before to JVMs that may not have bound them yet.
+    """
+    probes: List[socket.socket] = []
+    ports: List[int] = []
+    try:
+        while len(ports) < n:
+            probes.append(socket.socket())
+            probes[-1].bind((HOST, 0))
+            port = probes[-1].getsockname()[1]
+            if port not in taken:
+                ports.append(port)
+        return ports
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def spark_class() -> Path:

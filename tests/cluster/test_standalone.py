@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 
 from abcspark.standalone import LocalCluster, descendants
+from abcspark.standalone.processes import free_ports
 
 pytestmark = pytest.mark.cluster
 
@@ -24,6 +25,15 @@ def test_master_and_two_workers_registered_on_loopback(cluster):
     assert [(w["host"], w["cores"], w["memory"]) for w in alive] == [("127.0.0.1", 1, 1024)] * 2
     assert {w["port"] for w in alive} == cluster.alive_ports()
     assert all(worker.poll() is None for worker in cluster.workers)
+
+
+def test_free_ports_are_distinct_and_skip_the_ones_handed_out():
+    # CI once gave a master the same port for its RPC and its web UI: probed one at a time,
+    # a port can come back at once. Held together they cannot; taken ones are skipped.
+    taken = free_ports(20)
+    again = free_ports(20, set(taken))
+    assert len(set(taken)) == 20 and len(set(again)) == 20
+    assert not set(taken) & set(again)
 
 
 def test_command_line_cluster_starts_and_stops_on_ctrl_c(drivers, tmp_path):
