@@ -136,8 +136,9 @@ def neural(
     if (size := 1.0 / float(np.sum(kernel**2))) < MIN_ESS:
         warnings.warn(
             f"the neural adjustment fits its networks to an effective sample size of {size:.0f}"
-            f", below {MIN_ESS}: measured on PMC populations of 300 it was 3-7 times farther "
-            "from the exact posterior than method='linear'; use 'linear', or more particles.",
+            f", below {MIN_ESS}: measured on PMC populations of 300 it was 1.6-17 times "
+            "farther from the exact posterior than method='linear'; use 'linear', or more "
+            "particles.",
             UserWarning,
             stacklevel=4,  # the caller of Posterior.adjust
         )
