@@ -22,6 +22,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from abcspark.transforms import from_unbounded, to_unbounded
+from abcspark.weighted import ess, standardisation
 
 METHODS = {"linear": "local-linear", "neural": "neural"}
 """The methods of :func:`adjusted`, and the name each leaves in a posterior's metadata."""
@@ -133,7 +134,7 @@ def neural(
     Bayesian computation. Statistics and Computing 20(1), 63-73.
     """
     kernel = epanechnikov(distances, weights)
-    if (size := 1.0 / float(np.sum(kernel**2))) < MIN_ESS:
+    if (size := ess(kernel)) < MIN_ESS:
         warnings.warn(
             f"the neural adjustment fits its networks to an effective sample size of {size:.0f}"
             f", below {MIN_ESS}: measured on PMC populations of 300 it was 1.6-17 times "
@@ -142,21 +143,16 @@ def neural(
             UserWarning,
             stacklevel=4,  # the caller of Posterior.adjust
         )
-    centre, scale = stats.mean(axis=0), _spread(stats)
+    centre, scale = standardisation(stats)
     x, x_obs = (stats - centre) / scale, ((observed - centre) / scale)[None, :]
     z = to_unbounded(theta, bounds)
-    z_centre, z_scale = z.mean(axis=0), _spread(z)
+    z_centre, z_scale = standardisation(z)
     z = (z - z_centre) / z_scale
     mean, mean_obs = _fit(x, z, kernel, x_obs, [seed, 0])
     residuals = z - mean
     log_var, log_var_obs = _fit(x, np.log(residuals**2 + 1e-12), kernel, x_obs, [seed, 1])
     adjusted = mean_obs + residuals * np.exp((log_var_obs - log_var) / 2.0)
     return from_unbounded(adjusted * z_scale + z_centre, bounds), kernel
-
-
-def _spread(values: np.ndarray) -> np.ndarray:
-    sd = values.std(axis=0)
-    return np.where(sd > 0, sd, 1.0)
 
 
 def _fit(

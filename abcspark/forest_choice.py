@@ -18,6 +18,7 @@ from abcspark.rng import FOREST, batch_rng, check_seed
 from abcspark.table_observations import check_observations
 from abcspark.table_results import described
 from abcspark.validation import check_observed, positive_int
+from abcspark.weighted import standardisation
 
 log = logging.getLogger("abcspark")
 MAX_TRAIN = 100_000  # the default bound on the training rows gathered on the driver
@@ -270,8 +271,7 @@ class ForestModelChoice:
 
 def _lda(stats: np.ndarray, labels: np.ndarray, k: int) -> tuple:
     """``(center, scale, axes (p, k - 1))``: Fisher's discriminant axes of the statistics."""
-    center, scale = stats.mean(axis=0), stats.std(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
+    center, scale = standardisation(stats)
     z = (stats - center) / scale
     means = np.array([z[labels == m].mean(axis=0) for m in range(k)])
     residual, shares = z - means[labels], np.bincount(labels, minlength=k) / len(z)

@@ -1,8 +1,9 @@
-"""Statistics of weighted samples: the one home of quantiles, covariances and the ESS."""
+"""Statistics of samples: the one home of weighted quantiles, covariances and the ESS, and of
+the columns' standardisation."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import numpy as np
 
@@ -41,3 +42,13 @@ def covariance(values: np.ndarray, weights: np.ndarray, unbiased: bool = False) 
 def ess(weights: np.ndarray) -> float:
     """Effective sample size ``1 / sum(w**2)`` of normalised ``weights``."""
     return float(1.0 / np.sum(weights**2))
+
+
+def standardisation(values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """``(centre, scale)``: each column's mean and standard deviation, a zero one taken as 1.
+
+    ``(values - centre) / scale`` has mean 0 and standard deviation 1 in every column that
+    varies, and leaves a constant column at 0.
+    """
+    scale = values.std(axis=0)
+    return values.mean(axis=0), np.where(scale > 0, scale, 1.0)
