@@ -15,8 +15,9 @@ exact posterior per simulation):
 ``pmc-scott``      ``GaussianKernel(scale="scott")``; in 2-D the two rules are the same number
                    (Silverman's ``(4 / (d + 2))`` is 1), so it differs only in ``gaussian10``;
 ``pmc-local``      ``LocalKernel()``, the covariance of each particle's nearest quarter;
-``pmc-q0.3``       ``epsilon_quantile=0.3``, ``pmc-q0.7`` ``epsilon_quantile=0.7``: the
-                   default kernel with a faster and a slower epsilon schedule than the median;
+``pmc-q0.3``       ``epsilon_quantile=0.3`` (the default with a budget since 2026-12-02),
+                   ``pmc-q0.5`` ``epsilon_quantile=0.5`` (the default before), ``pmc-q0.7``
+                   ``epsilon_quantile=0.7``: faster and slower epsilon schedules;
 ``pmc-silverman-q0.3``  Silverman's kernel and ``epsilon_quantile=0.3`` together;
 ``pmc-adjust``     the defaults, then ``Posterior.adjust()`` (local-linear regression
                    adjustment); ``pmc-adjust-neural``: ``Posterior.adjust("neural")``;
@@ -53,6 +54,7 @@ PMC_OPTIONS = {
     "pmc-scott": {"kernel": "scott"},
     "pmc-local": {"kernel": "local"},
     "pmc-q0.3": {"epsilon_quantile": 0.3},
+    "pmc-q0.5": {"epsilon_quantile": 0.5},
     "pmc-q0.7": {"epsilon_quantile": 0.7},
     "pmc-silverman-q0.3": {"kernel": "silverman", "epsilon_quantile": 0.3},
     "pmc-adjust": {"keep_statistics": True},
