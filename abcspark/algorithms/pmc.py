@@ -53,9 +53,9 @@ class PMCABC(SequentialABC):
         ``max_simulations``, as many as the budget buys (as pyABC does).
     epsilon_quantile : float, optional
         Next epsilon = this weighted quantile of the last generation's distances. By default
-        0.3 with ``max_simulations``, which came closer to the exact posteriors per simulation
-        (README, accuracy; 11 of 12 paired runs in 10 dimensions at 1e5), and 0.5 without,
-        where 0.3 makes each generation far costlier.
+        0.3 with ``max_simulations``, closer to the exact posteriors per simulation in 10 of 16
+        measured cells (README, accuracy; further on the SIR model), and 0.5 without, where 0.3
+        makes each generation far costlier.
     epsilons : sequence of float, optional
         An explicit, non-increasing schedule instead (its length caps ``generations``); ``inf``
         allowed first.
