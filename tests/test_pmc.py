@@ -563,28 +563,55 @@ def test_prior_draws_quantile_and_generations_follow_the_budget_by_default():
         PMCABC(MODEL.prior, MODEL, max_simulations=10**4, prior_draws=0.5)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_budget_alone_is_spent_to_within_one_batch_and_the_last_generation_wastes_none(seed):
+BUDGET = 20_000
+
+
+def spent_budget(seed: int, **options) -> tuple:
+    """A run of 100 particles with a budget of 20,000 alone: ``(posterior, simulator calls)``."""
     calls = []
 
     def counted(theta, rng):
         calls.append(len(theta))
         return MODEL(theta, rng)
 
-    budget = 20_000
-    pmc = PMCABC(MODEL.prior, counted, n_particles=100, max_simulations=budget, engine="numpy")
-    posterior = pmc.run(OBSERVED, seed=seed)
+    pmc = PMCABC(
+        MODEL.prior, counted, n_particles=100, max_simulations=BUDGET, engine="numpy", **options
+    )
+    return pmc.run(OBSERVED, seed=seed), sum(calls)
+
+
+def assert_spent_to_within_one_batch(posterior, calls: int) -> None:
     history, meta = posterior.history, posterior.metadata
     batch = meta["settings"]["batch_size"]
     # Generation 0 keeps the closest 100 of 400 prior draws, at the epsilon they reach.
     assert history["n_simulations"].iloc[0] == 400
     assert history["epsilon"].iloc[0] < np.inf and history["ess"].iloc[0] == 100
-    assert meta["stop_reason"] == "max_simulations"  # not the generations of a run without one
-    assert history["epsilon"].is_monotonic_decreasing and len(history) >= 5
-    assert budget - batch < meta["n_simulations"] < budget + batch
-    assert sum(calls) == meta["n_simulations"] + meta["n_driver_simulations"]
+    assert meta["stop_reason"] == "max_simulations"
+    assert history["epsilon"].is_monotonic_decreasing
+    assert BUDGET - batch < meta["n_simulations"] < BUDGET + batch
+    assert calls == meta["n_simulations"] + meta["n_driver_simulations"]
     assert history["n_discarded"].iloc[-1] == 0
-    assert meta["n_discarded"] < 0.05 * budget  # 2.4-4.3% here (1.0-1.6% at quantile 0.5)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_budget_alone_is_spent_to_within_one_batch_and_the_last_generation_wastes_none(seed):
+    """On the median schedule, whose forecasts these bounds were set on."""
+    posterior, calls = spent_budget(seed, epsilon_quantile=0.5)
+    assert_spent_to_within_one_batch(posterior, calls)
+    assert len(posterior.history) > 5  # past the default of a run without a budget
+    # 1.0-1.6% here; 0.9-7.4% with the full trend
+    assert posterior.metadata["n_discarded"] < 0.03 * BUDGET
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_budgets_default_quantile_spends_it_to_within_one_batch(seed):
+    """The default with a budget (the 0.3 quantile) falls faster, so its forecasts miss more:
+    2.4-4.3% of the budget ran past a cut here, under the 5% issue 14 allows."""
+    posterior, calls = spent_budget(seed)
+    assert posterior.metadata["settings"]["epsilon_quantile"] == 0.3
+    assert_spent_to_within_one_batch(posterior, calls)
+    assert len(posterior.history) >= 5
+    assert posterior.metadata["n_discarded"] < 0.05 * BUDGET
 
 
 def test_generation_1_is_forecast_from_the_share_within_epsilon_not_the_prior_rate():
