@@ -8,13 +8,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
 from abcspark import PMCABC, get_spark
 from abcspark.examples import height_problem
 from abcspark.session import _embedded, check_master, java_executable, ui_choice
-from abcspark.warm_up import warm_up
+from abcspark.warm_up import daemon_settings, warm_up
 
 
 def test_missing_java_is_one_clear_line(monkeypatch, tmp_path):
@@ -256,3 +257,79 @@ def test_ui_with_a_cluster_master_from_spark_defaults_leaves_the_driver_address_
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["spark://127.0.0.1:7077", "None"]
+
+
+# A run on a fresh embedded session, whose Python workers come from abcspark's daemon.
+EMBEDDED_RUN = """
+import json, sys
+from abcspark import PMCABC, get_spark
+from abcspark.examples import height_problem
+
+def origin(rows):
+    import pyspark
+    yield pyspark.__file__
+
+def sql_origin(frames):
+    import pandas, pyspark
+    for _ in frames:
+        yield pandas.DataFrame({"file": [pyspark.__file__]})
+
+spark = get_spark(master="local[2]")
+rdd_worker = spark.sparkContext.parallelize([0], 1).mapPartitions(origin).collect()[0]
+sql_worker = spark.range(0, 1, 1, 1).mapInPandas(sql_origin, "file string").collect()[0][0]
+prior, simulate, observed = height_problem()
+posterior = PMCABC(prior, simulate, n_particles=100, generations=3).run(observed, seed=5)
+print(json.dumps({
+    "daemon": spark.conf.get("spark.python.daemon.module", None),
+    "rdd_worker": rdd_worker, "sql_worker": sql_worker,
+    "particles": posterior.samples.to_numpy().tolist(), "weights": posterior.weights.tolist(),
+}))
+spark.stop()
+"""
+
+
+def _embedded_run(submit_args=None):
+    env = dict(os.environ)
+    if submit_args:
+        env["PYSPARK_SUBMIT_ARGS"] = f"{submit_args} pyspark-shell"
+    done = subprocess.run(
+        [sys.executable, "-c", EMBEDDED_RUN], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _run_here():
+    prior, simulate, observed = height_problem()
+    return PMCABC(prior, simulate, n_particles=100, generations=3).run(observed, seed=5)
+
+
+@pytest.mark.slow
+def test_embedded_workers_import_the_installed_pyspark_and_give_the_same_posterior(spark):
+    report = _embedded_run()
+    assert report["daemon"] == "abcspark.worker_daemon"
+    for worker in (report["rdd_worker"], report["sql_worker"]):
+        assert ".zip" not in worker and Path(worker).parent == Path(pyspark_file()).parent
+    here = _run_here()  # the test session's workers import Spark's zipped pyspark
+    assert np.array_equal(np.array(report["particles"]), here.samples.to_numpy())
+    assert np.array_equal(np.array(report["weights"]), here.weights)
+
+
+@pytest.mark.slow
+def test_a_configured_daemon_module_is_left_as_it_is():
+    report = _embedded_run("--conf spark.python.daemon.module=pyspark.daemon")
+    assert report["daemon"] == "pyspark.daemon"
+    assert "pyspark.zip" in report["rdd_worker"]
+
+
+def test_daemon_settings_only_for_this_python(monkeypatch):
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    assert daemon_settings() == {"spark.python.daemon.module": "abcspark.worker_daemon"}
+    monkeypatch.setenv("PYSPARK_PYTHON", "/opt/other/bin/python3")
+    assert daemon_settings() == {}
+
+
+def pyspark_file():
+    import pyspark
+
+    return pyspark.__file__
