@@ -23,7 +23,7 @@ from typing import Any, Optional
 
 from abcspark import connect, jvm_archive
 from abcspark.jvm_jit import jit_options
-from abcspark.warm_up import daemon_settings, warm_up
+from abcspark.warm_up import warm_up, worker_settings
 
 log = logging.getLogger("abcspark")
 
@@ -190,7 +190,7 @@ def _embedded(session_class: Any, master: Optional[str], ui: Optional[bool] = No
         # Workers of a local session must run this Python (a venv), not whatever is on PATH;
         # pyspark 4.3 reads the worker Python from the environment, not from the setting.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        local = {"spark.pyspark.python": os.environ["PYSPARK_PYTHON"], **daemon_settings()}
+        local = {"spark.pyspark.python": os.environ["PYSPARK_PYTHON"], **worker_settings()}
         builder = builder.config(map=local)
     elif asked is not None:
         builder = builder.config("spark.ui.enabled", "true" if asked else "false")

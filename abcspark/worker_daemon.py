@@ -6,7 +6,7 @@ that zip holds the same sources as the installed package, but Python keeps no by
 zip, so the daemon and each worker compile pyspark again at every start: measured here, 0.7 s
 of a fresh session's first Python job (``benchmarks/startup.py``). An embedded session runs
 this module as its daemon instead (``spark.python.daemon.module``, see
-:func:`abcspark.warm_up.daemon_settings`): it takes that zip off the path, so the installed,
+:func:`abcspark.warm_up.worker_settings`): it takes that zip off the path, so the installed,
 compiled pyspark of the same release is imported, then runs pyspark's daemon. On the way,
 ``python -m`` imports abcspark (numpy, pandas and pyarrow), which the workers it forks then
 have already. The code the workers run is the same, so no result changes. Nothing imports

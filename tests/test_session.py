@@ -9,13 +9,20 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pyspark
 import pytest
 from pyspark.sql import SparkSession
 
 from abcspark import PMCABC, get_spark
 from abcspark.examples import height_problem
 from abcspark.session import _embedded, check_master, java_executable, ui_choice
-from abcspark.warm_up import daemon_settings, warm_up
+from abcspark.warm_up import (
+    DAEMON_SETTING,
+    SOCKET_FOLDER,
+    SOCKET_SETTING,
+    warm_up,
+    worker_settings,
+)
 
 
 def test_missing_java_is_one_clear_line(monkeypatch, tmp_path):
@@ -259,7 +266,9 @@ def test_ui_with_a_cluster_master_from_spark_defaults_leaves_the_driver_address_
     assert done.stdout.split() == ["spark://127.0.0.1:7077", "None"]
 
 
-# A run on a fresh embedded session, whose Python workers come from abcspark's daemon.
+# A run on a fresh embedded session, whose Python workers come from abcspark's daemon and, from
+# Spark 4.1, talk to the JVM over Unix domain sockets.
+UNIX_SOCKETS = tuple(int(part) for part in pyspark.__version__.split(".")[:2]) >= (4, 1)
 EMBEDDED_RUN = """
 import json, sys
 from abcspark import PMCABC, get_spark
@@ -281,6 +290,7 @@ prior, simulate, observed = height_problem()
 posterior = PMCABC(prior, simulate, n_particles=100, generations=3).run(observed, seed=5)
 print(json.dumps({
     "daemon": spark.conf.get("spark.python.daemon.module", None),
+    "sockets": spark.conf.get("spark.python.unix.domain.socket.enabled", None),
     "rdd_worker": rdd_worker, "sql_worker": sql_worker,
     "particles": posterior.samples.to_numpy().tolist(), "weights": posterior.weights.tolist(),
 }))
@@ -308,28 +318,32 @@ def _run_here():
 def test_embedded_workers_import_the_installed_pyspark_and_give_the_same_posterior(spark):
     report = _embedded_run()
     assert report["daemon"] == "abcspark.worker_daemon"
+    assert report["sockets"] == ("true" if UNIX_SOCKETS else None)
     for worker in (report["rdd_worker"], report["sql_worker"]):
-        assert ".zip" not in worker and Path(worker).parent == Path(pyspark_file()).parent
+        assert ".zip" not in worker and Path(worker).parent == Path(pyspark.__file__).parent
     here = _run_here()  # the test session's workers import Spark's zipped pyspark
     assert np.array_equal(np.array(report["particles"]), here.samples.to_numpy())
     assert np.array_equal(np.array(report["weights"]), here.weights)
 
 
 @pytest.mark.slow
-def test_a_configured_daemon_module_is_left_as_it_is():
-    report = _embedded_run("--conf spark.python.daemon.module=pyspark.daemon")
-    assert report["daemon"] == "pyspark.daemon"
+def test_configured_worker_settings_are_left_as_they_are():
+    report = _embedded_run(
+        "--conf spark.python.daemon.module=pyspark.daemon "
+        "--conf spark.python.unix.domain.socket.enabled=false"
+    )
+    assert (report["daemon"], report["sockets"]) == ("pyspark.daemon", "false")
     assert "pyspark.zip" in report["rdd_worker"]
 
 
-def test_daemon_settings_only_for_this_python(monkeypatch):
+def test_worker_settings_give_the_daemon_only_for_this_python(monkeypatch):
     monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
-    assert daemon_settings() == {"spark.python.daemon.module": "abcspark.worker_daemon"}
+    settings = worker_settings()
+    assert settings[DAEMON_SETTING] == "abcspark.worker_daemon"
+    if UNIX_SOCKETS:
+        assert settings[SOCKET_SETTING] == "true"
+        assert os.stat(settings[SOCKET_FOLDER]).st_mode & 0o777 == 0o700
+    else:
+        assert SOCKET_SETTING not in settings
     monkeypatch.setenv("PYSPARK_PYTHON", "/opt/other/bin/python3")
-    assert daemon_settings() == {}
-
-
-def pyspark_file():
-    import pyspark
-
-    return pyspark.__file__
+    assert DAEMON_SETTING not in worker_settings()
