@@ -85,7 +85,7 @@ def timeline(
     from abcspark.examples import height_problem  # noqa: F401
 
     _mark(marks, "import abcspark")
-    _choose(archive, warm=False, jit=jit, rdd=archive)  # the first Python job on its own
+    _choose(archive, warm=False, jit=jit, rdd=archive, workers=archive)  # first Python job alone
     from pyspark.sql import SparkSession  # noqa: F401
 
     from abcspark import jvm_archive
@@ -119,11 +119,13 @@ def timeline(
     return {"phases": _phases(launched, marks), "n_simulations": posterior.n_simulations}
 
 
-def _choose(archive: bool, warm: bool, jit: bool, rdd: bool = True) -> None:
-    """Turn the archive, the warm-up, the quick JIT and small rounds' RDD jobs on or off here.
+def _choose(archive: bool, warm: bool, jit: bool, rdd: bool = True, workers: bool = True) -> None:
+    """Turn the archive, the warm-up, the quick JIT, small rounds' RDD jobs and the workers'
+    settings (the compiled daemon, Unix domain sockets) on or off here.
 
     Without RDD jobs every round runs through ``mapInPandas`` and the warm-up is a
-    ``mapInPandas`` job too, as they were before 2026-12-02.
+    ``mapInPandas`` job too, as they were before 2026-12-02; without the workers' settings they
+    start from Spark's zipped pyspark and talk TCP, as before 2026-12-03.
     """
     import abcspark.engines.spark
     import abcspark.session
@@ -135,6 +137,8 @@ def _choose(archive: bool, warm: bool, jit: bool, rdd: bool = True) -> None:
         abcspark.session.warm_up = _arrow_warm_up
     if not warm:
         abcspark.session.warm_up = lambda spark: None
+    if not workers:
+        abcspark.session.worker_settings = lambda: {}
 
 
 def _arrow_warm_up(spark) -> threading.Thread:
@@ -164,15 +168,16 @@ def fresh(
     jit: bool = True,
     cache: Optional[str] = None,
     rdd: bool = True,
+    workers: bool = True,
 ) -> dict:
     """The PMC as a user runs it in a fresh process: time to the posterior and to the plot.
 
-    ``archive=False, warm=False, jit=False, rdd=False`` is the start-up before issue 16 (no
-    class archive, the workers started by the first generation, Java's default JIT, every round
-    through ``mapInPandas``); ``cache``, an empty folder, is a machine's first run, which
-    records the archive.
+    ``archive=False, warm=False, jit=False, rdd=False, workers=False`` is the start-up before
+    issue 16 (no class archive, the workers started by the first generation, Java's default
+    JIT, every round through ``mapInPandas``, the workers from Spark's zipped pyspark over TCP);
+    ``cache``, an empty folder, is a machine's first run, which records the archive.
     """
-    _choose(archive, warm, jit, rdd)
+    _choose(archive, warm, jit, rdd, workers)
     if cache is not None:
         os.environ["XDG_CACHE_HOME"] = cache
     from abcspark.session import get_spark
@@ -229,25 +234,29 @@ def compare(n_particles: int, generations: int, repeats: int, pyabc: str) -> dic
         "before": [],
         "full JIT": [],
         "all arrow": [],
+        "tcp": [],
         "pyabc": [],
         "main job": [],
     }
     for rep in range(repeats):
         ours = run_case("startup.fresh", {"launched": time.time(), **settings})
         runs["abcspark"].append(ours)
-        before = {"archive": False, "warm": False, "jit": False, "rdd": False}
+        before = {"archive": False, "warm": False, "jit": False, "rdd": False, "workers": False}
         before["launched"] = time.time()
         runs["before"].append(run_case("startup.fresh", {**before, **settings}))
         full = {"launched": time.time(), "jit": False, **settings}
         runs["full JIT"].append(run_case("startup.fresh", full))
         arrow = {"launched": time.time(), "rdd": False, **settings}
         runs["all arrow"].append(run_case("startup.fresh", arrow))
+        tcp = {"launched": time.time(), "workers": False, **settings}
+        runs["tcp"].append(run_case("startup.fresh", tcp))
         peer = {"heights": _heights(), "epsilons": ours["epsilons"], "n_particles": n_particles}
         runs["pyabc"].append(
             run_case("peer_pyabc.pmc", {**peer, "seed": rep + 1, "launched": time.time()}, pyabc)
         )
         runs["main job"].append(main_job())
-    for run in runs["abcspark"] + runs["before"] + runs["full JIT"] + runs["all arrow"] + [first]:
+    ours_alike = ("abcspark", "before", "full JIT", "all arrow", "tcp")
+    for run in [run for name in ours_alike for run in runs[name]] + [first]:
         if (run["epsilons"], run["n_simulations"]) != (ours["epsilons"], ours["n_simulations"]):
             raise RuntimeError("the start-up changes must not change the run (got another one)")
     return {
@@ -259,6 +268,7 @@ def compare(n_particles: int, generations: int, repeats: int, pyabc: str) -> dic
         "before_to_posterior": median([r["to_posterior"] for r in runs["before"]]),
         "full_jit_to_posterior": median([r["to_posterior"] for r in runs["full JIT"]]),
         "all_arrow_to_posterior": median([r["to_posterior"] for r in runs["all arrow"]]),
+        "tcp_to_posterior": median([r["to_posterior"] for r in runs["tcp"]]),
         "first_to_posterior": first["to_posterior"],
         "first_process": first["process_seconds"],
         "abcspark_to_plot": median([r["to_plot"] for r in runs["abcspark"]]),
@@ -308,6 +318,11 @@ def report(results: List[dict]) -> str:
         (
             "abcspark with every round through mapInPandas (as before 2026-12-02), to posterior",
             "all_arrow_to_posterior",
+        ),
+        (
+            "abcspark with its workers from Spark's zipped pyspark, over TCP (as before "
+            "2026-12-03), to posterior",
+            "tcp_to_posterior",
         ),
         ("abcspark, process start to posterior", "abcspark_to_posterior"),
         ("abcspark, process start to plot", "abcspark_to_plot"),
