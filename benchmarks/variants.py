@@ -15,7 +15,9 @@ Variants are kernels written on the public :class:`abcspark.Kernel` API, or othe
 - ``median``: ``epsilon_quantile=0.5``.
 
 The recycling variant of the README is the one-line change ``join = g > 0 and not
-self.problem.adaptive`` in ``SequentialABC._generation``, run with the default here.
+self.problem.adaptive`` in ``SequentialABC._generation`` (and, for recycling only at a low
+ESS, ``join = g > 0 and (ends or ess(weights) < 0.5 * len(weights)) and not ...``), run with
+the default here from a checkout that has it.
 """
 
 from __future__ import annotations
