@@ -16,8 +16,10 @@ Variants are kernels written on the public :class:`abcspark.Kernel` API, or othe
 
 The recycling variant of the README is the one-line change ``join = g > 0 and not
 self.problem.adaptive`` in ``SequentialABC._generation`` (and, for recycling only at a low
-ESS, ``join = g > 0 and (ends or ess(weights) < 0.5 * len(weights)) and not ...``), run with
-the default here from a checkout that has it.
+ESS, ``join = g > 0 and (ends or ess(weights) < 0.5 * len(weights)) and not ...``; for
+recycling only the last generation's own particles, keep each generation's unmerged
+population and join ``within`` of that one instead), run with the default here from a
+checkout that has it.
 """
 
 from __future__ import annotations
