@@ -71,8 +71,11 @@ def worker_settings() -> Dict[str, str]:
 def _pip_pyspark() -> bool:
     """Whether pyspark is pip's: its Spark home is its own folder, with Spark's zipped copy."""
     import pyspark
-    from pyspark.find_spark_home import _find_spark_home
 
+    try:  # pyspark's own lookup, as its launcher uses; private, so its absence means no
+        from pyspark.find_spark_home import _find_spark_home
+    except ImportError:
+        return False
     home = Path(_find_spark_home()).resolve()
     pip = home == Path(pyspark.__file__).parent.resolve()
     return pip and (home / "python" / "lib" / "pyspark.zip").exists()
