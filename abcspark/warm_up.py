@@ -84,9 +84,12 @@ def _pip_pyspark() -> bool:
 def _socket_folder() -> Optional[str]:
     """A new folder only this user may enter, removed at exit; None if its paths are too long."""
     folder = tempfile.mkdtemp(prefix="abcspark-")  # mode 0700
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     longest = os.path.join(folder, f".{uuid.uuid4()}.sock")  # as Spark names its sockets
-    return folder if len(longest.encode()) <= SOCKET_PATH_LENGTH else None
+    if len(longest.encode()) > SOCKET_PATH_LENGTH:
+        os.rmdir(folder)
+        return None
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def warm_up(spark: Any) -> threading.Thread:
