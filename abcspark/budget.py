@@ -1,6 +1,6 @@
-"""Forecasts for the next generation: its epsilon for a target acceptance rate, its size for
-the budget left; what a generation the budget cut short needs to be kept, and why it ended
-short of its particles.
+"""Forecasts for the next generation (:func:`next_plan`): its epsilon for a target acceptance
+rate, its size for the budget left; what a generation the budget cut short needs to be kept,
+and why it ended short of its particles.
 
 The forecast acceptance rate at a candidate epsilon is the rate forecast at the usual one,
 scaled by the last population's weighted share within each; the candidates are the 5%, 10%,
@@ -9,18 +9,59 @@ scaled by the last population's weighted share within each; the candidates are t
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
-from abcspark.history import GenerationRecord
+from abcspark.history import GenerationRecord, forecast_rate
 from abcspark.sampling import Sample
 from abcspark.weighted import ess, quantile
 
 MIN_LAST_SHARE = 0.25
 """A generation the budget cuts short is kept if it holds this share of ``n_particles`` and
 of the last generation's ESS."""
+
+
+def next_plan(
+    population: pd.DataFrame,
+    records: List[GenerationRecord],
+    epsilon: float,
+    n_particles: int,
+    budget_left: float,
+    *,
+    target_acceptance_rate: Optional[float],
+    min_epsilon: float,
+    scheduled: bool,
+    adaptive: bool,
+) -> Optional[Tuple[float, int]]:
+    """``(epsilon, particles)`` of the generation after ``population`` (with ``records``), or
+    None when ``budget_left`` cannot buy it.
+
+    ``epsilon`` is the one planned (a quantile of the last distances, or the ``scheduled``
+    one); a ``target_acceptance_rate`` moves it (:func:`epsilon_for_rate`), never below
+    ``min_epsilon``; then :func:`fit_budget` sizes the generation, relaxing epsilon unless it
+    is ``scheduled``, and joining the last generation's epsilon unless the distance is
+    ``adaptive``.
+    """
+    distances = population["distance"].to_numpy()
+    weights = population["weight"].to_numpy()
+    last = records[-1]  # forecast_rate is per proposal; the budget counts simulations
+    rate = forecast_rate(records, population, epsilon) * last.n_proposals
+    rate /= max(last.n_simulations, 1)
+    if target_acceptance_rate is not None:
+        epsilon, rate = epsilon_for_rate(distances, weights, epsilon, rate, target_acceptance_rate)
+    epsilon = max(epsilon, min_epsilon)
+    return fit_budget(
+        distances,
+        weights,
+        epsilon,
+        rate,
+        n_particles,
+        budget_left,
+        relax=not scheduled,
+        last=None if adaptive else (last.epsilon, last.acceptance_rate),
+    )
 
 
 def fit_budget(

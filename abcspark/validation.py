@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -34,6 +34,17 @@ def positive_int(name: str, value: Any, example: str = "1000", high: int = MAX_C
             f"{name}={example}."
         )
     return int(value)
+
+
+def population_size(value: Any) -> int:
+    """``n_particles`` of a population algorithm: an int of at least 2."""
+    n = positive_int("n_particles", value)
+    if n < 2:
+        raise ValueError(
+            f"n_particles must be at least 2 (got {n}); a population of one particle has no "
+            "spread to propose from: use e.g. n_particles=1000."
+        )
+    return n
 
 
 def real(
@@ -226,3 +237,24 @@ def epsilon_schedule(epsilons: Sequence[float]) -> list:
             "epsilons=[inf, 10, 5, 2]."
         )
     return values
+
+
+def epsilon_rule(
+    quantile: Any, epsilons: Optional[Sequence[float]], target_acceptance_rate: Any
+) -> Tuple[float, Optional[list], Optional[float]]:
+    """PMC's epsilon options checked: ``(epsilon_quantile, epsilons, target_acceptance_rate)``."""
+    quantile = real(
+        "epsilon_quantile", quantile, 0, 1, open_low=True, open_high=True, example="0.5"
+    )
+    schedule = None if epsilons is None else epsilon_schedule(epsilons)
+    if target_acceptance_rate is None:
+        return quantile, schedule, None
+    target = real(
+        "target_acceptance_rate", target_acceptance_rate, 0, 1, open_low=True, example="0.1"
+    )
+    if schedule is not None:
+        raise ValueError(
+            "target_acceptance_rate chooses each epsilon, so it cannot go with an epsilons "
+            "schedule (got both); pass one of them."
+        )
+    return quantile, schedule, target

@@ -63,7 +63,9 @@ def _cases() -> Dict[str, Callable[..., Any]]:
         "pmc_olcm": pmc(kernel="olcm"),
         "pmc_informative_prior": pmc(prior=INFORMATIVE),
         "pmc_schedule": pmc(epsilons=[np.inf, 12.0, 8.0]),
-        "pmc_budget": pmc(max_simulations=3000, generations=None),  # 4N prior draws, to the end
+        # 4N prior draws, to the end; recycling pinned off as it was recorded, and on in its twin
+        "pmc_budget": pmc(max_simulations=3000, generations=None, recycle=False),
+        "pmc_budget_recycled": pmc(max_simulations=3000, generations=None),
         "pmc_scaled_pilot": pmc(distance=ScaledEuclidean()),
         "pmc_skip_failures": pmc(model=failing_model, on_error="skip"),
         "pmc_per_parameter": pmc(

@@ -75,7 +75,12 @@ class ModelChoice(PMCABC):
         **options: Any,
     ):
         space, switch = model_space(models, model_probabilities)
-        super().__init__(space, switch, distance, **options)
+        if options.pop("recycle", False) is not False:
+            raise ValueError(
+                "recycle must be left out of ModelChoice (got it); its particles move between "
+                "models, whose proposals it does not recycle."
+            )
+        super().__init__(space, switch, distance, recycle=False, **options)
         self.space = space
         self.model_stay = real("model_stay", model_stay, 0, 1, open_high=True, example="0.7")
         self.model_history: Dict[int, np.ndarray] = {}

@@ -11,16 +11,16 @@ import pandas as pd
 
 from abcspark.algorithms.run import Run
 from abcspark.algorithms.sequential import SequentialABC
-from abcspark.budget import epsilon_for_rate, fit_budget
+from abcspark.budget import kept_from, next_plan
 from abcspark.discrete_kernels import DiscreteKernel, DiscreteRandomWalk, mixed_proposal
-from abcspark.history import forecast_rate
 from abcspark.kernels import as_kernel, importance_weights
 from abcspark.priors import Prior
 from abcspark.problem import Problem
+from abcspark.recycling import check_recycle, marked, recycled
 from abcspark.sampling import Sample
 from abcspark.transforms import check_transform, fit_proposal, mapped_bounds
-from abcspark.validation import epsilon_schedule, real
-from abcspark.weighted import quantile
+from abcspark.validation import epsilon_rule, real
+from abcspark.weighted import ess, quantile
 
 DEFAULT_GENERATIONS = 5  # without max_simulations; with it, until the budget is spent
 DEFAULT_MAX_SIMULATIONS = 10**8
@@ -67,14 +67,11 @@ class PMCABC(SequentialABC):
         Stop after the generation that reaches it (epsilon never goes below it).
     max_simulations : int, optional
         The budget in simulator calls (proposals outside the prior's support are free), never
-        exceeded by more than one batch; 1e8 if not given. When the forecast says that what is
-        left buys less than two more generations, the next one is the last: it spends the rest
-        and keeps every particle it buys, more or fewer than ``n_particles``, at a larger
-        epsilon if the forecast is under half of ``n_particles``; if even that is out of
-        reach, it runs at the last generation's epsilon (:func:`abcspark.budget.fit_budget`).
-        A generation the budget cuts short runs to its end. The one the budget ends joins the
-        last generation's particles within its epsilon (:func:`~abcspark.budget.merged`), and
-        a cut one is kept if that holds a quarter of ``n_particles``.
+        exceeded by more than one batch; 1e8 if not given. The last generation is sized to
+        what is left and keeps every particle it buys (:func:`abcspark.budget.fit_budget`);
+        one the budget cuts short runs to its end, joins the last generation's particles within
+        its epsilon (by ``recycle``, or else :func:`~abcspark.budget.merged`), and is kept if
+        that holds a quarter of ``n_particles``.
     min_acceptance_rate : float, default 0
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float, default 0
@@ -82,27 +79,27 @@ class PMCABC(SequentialABC):
     max_walltime : float, optional
         Seconds; no generation starts after the run has taken this long.
     kernel : {'silverman', 'scott', 'gaussian', 'olcm', 'local'} or Kernel, default 'silverman'
-        :class:`~abcspark.GaussianKernel` at Silverman's or Scott's rule-of-thumb bandwidth
-        on the weighted covariance, or (``'gaussian'``) at twice it, Beaumont et al.'s kernel;
-        :class:`~abcspark.OLCMKernel` (Filippi et al.'s optimal local covariance),
-        :class:`~abcspark.LocalKernel` (nearest neighbours' covariance), or a user's
-        :class:`~abcspark.Kernel`. The default measured closest to the exact posteriors per
-        simulation (README, "Accuracy"); ``'olcm'`` needs the fewest simulations to an epsilon.
-        With discrete parameters it proposes the continuous ones only.
+        :class:`~abcspark.GaussianKernel` at Silverman's or Scott's bandwidth on the weighted
+        covariance, or (``'gaussian'``) at twice it (Beaumont et al.); :class:`~abcspark.OLCMKernel`
+        (Filippi et al.), :class:`~abcspark.LocalKernel` (nearest neighbours' covariance), or a
+        user's :class:`~abcspark.Kernel`. The default measured closest to the exact posteriors
+        per simulation (README, "Accuracy"). With discrete parameters it moves the continuous
+        ones only.
     transform : {'log', 'all', 'none'}, optional
-        Where the kernel is fitted and proposes (:mod:`abcspark.transforms`). ``'log'``, the
-        default without discrete parameters: a parameter bounded on one side only (LogNormal,
-        Gamma) on the log scale, which came closer on a skewed posterior (README, accuracy);
-        ``'all'``: boxes too, by the logit, which did not; ``'none'`` (the default with
-        discrete parameters): as they are. Mapped proposals never leave the support, and
-        the weights divide by the map's Jacobian.
+        Where the kernel is fitted and proposes (:mod:`abcspark.transforms`). ``'log'`` (the
+        default without discrete parameters): one-sided bounds (LogNormal, Gamma) on the log
+        scale, closer on a skewed posterior (README, accuracy); ``'all'``: boxes too, by the
+        logit; ``'none'`` (the default with discrete parameters): as they are.
     prior_draws : float, optional
         Generation 0 (at epsilon inf) simulates ``prior_draws * n_particles`` prior draws (at
-        most ``max_simulations``) and keeps the ``n_particles`` closest, equally weighted:
-        rejection ABC at the epsilon they reach, which its record holds. 1 keeps every draw
-        (epsilon inf). By default 4 with ``max_simulations``, which came closer to the exact
-        posteriors per simulation (README, accuracy), and 1 without, where it would only add
-        ``3 * n_particles`` simulations.
+        most ``max_simulations``) and keeps the ``n_particles`` closest: rejection ABC at the
+        epsilon they reach, which its record holds. By default 4 with ``max_simulations``,
+        closer per simulation (README, accuracy), and 1 (every draw, epsilon inf) without.
+    recycle : bool, optional
+        Each generation also keeps the last generation's own particles within its epsilon,
+        weighted as draws of both proposals (:mod:`abcspark.recycling`); by default on with
+        ``max_simulations`` (closer per simulation: README, accuracy), off without, and never
+        with an adaptive distance.
     discrete_kernel : DiscreteRandomWalk or DiscreteJump, optional
         Integer steps for the discrete parameters (`~abcspark.Poisson`,
         `~abcspark.Categorical`), from the same resampled particle as the kernel's move;
@@ -148,6 +145,7 @@ class PMCABC(SequentialABC):
         kernel: Any = "silverman",
         transform: Optional[str] = None,
         prior_draws: Optional[float] = None,
+        recycle: Optional[bool] = None,
         discrete_kernel: Optional[DiscreteKernel] = None,
         progress: Optional[bool] = None,
         **problem: Any,
@@ -177,25 +175,15 @@ class PMCABC(SequentialABC):
             )
         if epsilon_quantile is None:
             epsilon_quantile = BUDGET_EPSILON_QUANTILE if budgeted else 0.5
-        self.epsilon_quantile = real(
-            "epsilon_quantile", epsilon_quantile, 0, 1, open_low=True, open_high=True, example="0.5"
+        self.epsilon_quantile, self.epsilons, self.target_acceptance_rate = epsilon_rule(
+            epsilon_quantile, epsilons, target_acceptance_rate
         )
-        self.epsilons = None if epsilons is None else epsilon_schedule(epsilons)
-        self.target_acceptance_rate = None
-        if target_acceptance_rate is not None:
-            self.target_acceptance_rate = real(
-                "target_acceptance_rate", target_acceptance_rate, 0, 1, open_low=True, example="0.1"
-            )
-            if self.epsilons is not None:
-                raise ValueError(
-                    "target_acceptance_rate chooses each epsilon, so it cannot go with an "
-                    "epsilons schedule (got both); pass one of them."
-                )
         self.kernel = as_kernel(kernel)
         self.transform = check_transform(transform, self.discrete.any())
         if prior_draws is None:
             prior_draws = BUDGET_PRIOR_DRAWS if budgeted else 1.0
         self.prior_draws = real("prior_draws", prior_draws, 1, example="4")
+        self.recycle = check_recycle(recycle, budgeted, self.problem.adaptive)
 
     def settings(self) -> dict:
         return {
@@ -206,6 +194,7 @@ class PMCABC(SequentialABC):
             "kernel": self.kernel.to_dict(),
             **({"transform": self.transform} if self._mapped() is not None else {}),
             **({"prior_draws": self.prior_draws} if self.prior_draws != 1 else {}),
+            **({"recycle": True} if self.recycle else {}),
             **({"discrete_kernel": self.discrete_kernel.to_dict()} if self.discrete.any() else {}),
         }
 
@@ -214,39 +203,29 @@ class PMCABC(SequentialABC):
             epsilon = np.inf if self.epsilons is None else self.epsilons[0]
             draws = int(np.ceil(self.prior_draws * self.n_particles)) if epsilon == np.inf else 0
             return epsilon, max(min(draws, self.max_simulations), self.n_particles)
-        distances = run.population["distance"].to_numpy()
-        weights = run.population["weight"].to_numpy()
         if self.epsilons is None:
-            epsilon = float(quantile(distances, weights, [self.epsilon_quantile])[0])
+            distances, weights = run.population["distance"], run.population["weight"]
+            q = [self.epsilon_quantile]
+            epsilon = float(quantile(distances.to_numpy(), weights.to_numpy(), q)[0])
         else:
             epsilon = self.epsilons[g]
-        last = run.records[-1]  # forecast_rate is per proposal; the budget counts simulations
-        rate = forecast_rate(run.records, run.population, epsilon) * last.n_proposals
-        rate /= max(last.n_simulations, 1)
-        if self.target_acceptance_rate is not None:
-            epsilon, rate = epsilon_for_rate(
-                distances, weights, epsilon, rate, self.target_acceptance_rate
-            )
-        if self.epsilons is None:
-            epsilon = max(epsilon, self.min_epsilon)
-        budget_left = self.max_simulations - run.n_used
-        return fit_budget(
-            distances,
-            weights,
+        return next_plan(
+            run.population,
+            run.records,
             epsilon,
-            rate,
             self.n_particles,
-            budget_left,
-            relax=self.epsilons is None,
-            last=None if self.problem.adaptive else (last.epsilon, last.acceptance_rate),
+            self.max_simulations - run.n_used,
+            target_acceptance_rate=self.target_acceptance_rate,
+            min_epsilon=self.min_epsilon if self.epsilons is None else 0.0,
+            scheduled=self.epsilons is not None,
+            adaptive=self.problem.adaptive,
         )
 
     def _sample(self, g: int, proposal: Any, epsilon: float, n_particles: int, run: Run) -> Sample:
         # The last generation, sized to the budget left, keeps all the rest buys, wasting none.
         spend_rest = g > 0 and n_particles != self.n_particles
-        sample = super()._sample(
-            g, proposal, epsilon, sys.maxsize if spend_rest else n_particles, run
-        )
+        wanted = sys.maxsize if spend_rest else n_particles
+        sample = super()._sample(g, proposal, epsilon, wanted, run)
         if spend_rest and len(sample.particles) >= n_particles:
             return replace(sample, stop="complete")  # the particles planned, and more
         if g > 0 or self.prior_draws == 1 or len(sample.particles) < self.n_particles:
@@ -259,6 +238,26 @@ class PMCABC(SequentialABC):
             reached = float(run.population["distance"].max())  # the closest of more draws
             run.records[0] = replace(run.records[0], epsilon=reached)
         return stop
+
+    def _population(
+        self, g: int, sample: Sample, proposal: Any, epsilon: float, ends: bool, run: Run
+    ) -> pd.DataFrame:
+        joined = super()._population(g, sample, proposal, epsilon, ends, run)
+        if not self.recycle or g == 0:
+            return marked(joined, 0) if self.recycle else joined
+        last = (self._last_log_density(g, run), run.records[-1].n_proposals)
+        pooled = recycled(sample, proposal, run.population, last, g, epsilon, self.problem.prior)
+        least = kept_from(run.records[-1], self.n_particles)[1]  # a cut one under it is dropped
+        weak = not len(pooled) or ess(pooled["weight"].to_numpy()) < least
+        cut = sample.stop != "complete" and weak
+        return marked(joined, g) if cut else pooled  # joined by ESS, a heavy particle damped
+
+    def _last_log_density(self, g: int, run: Run) -> Callable:
+        """The log density of generation ``g - 1``'s proposal, refitted as it was if resumed."""
+        if g > 1 and run.proposal is None:  # resumed: it was fitted to generation g - 2
+            before = run.checkpoint.load(g - 2)[0]
+            run.proposal = self._proposal(g - 1, before, run.records[-1].epsilon)
+        return self.problem.prior.log_pdf if g == 1 else run.proposal.log_density
 
     def _proposal(self, g: int, population: Optional[pd.DataFrame], epsilon: float) -> Any:
         if g == 0:

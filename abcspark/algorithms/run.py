@@ -26,6 +26,9 @@ class Run:
     records: List[GenerationRecord] = field(default_factory=list)
     n_dropped: int = 0
     """Simulations of a last generation that the budget cut short and that was not kept."""
+    proposal: Any = None
+    """What the last generation sampled from (None after a resume, until it is refitted)."""
+    checkpoint: Optional[Checkpoint] = None
 
     @property
     def n_used(self) -> int:

@@ -28,7 +28,7 @@ from abcspark.problem import Problem, auto_batch_size
 from abcspark.progress import Progress
 from abcspark.rng import check_seed
 from abcspark.sampling import BudgetExhausted, Sample, sample_until
-from abcspark.validation import optional_seconds, positive_int, real
+from abcspark.validation import optional_seconds, population_size, positive_int, real
 from abcspark.weighted import ess
 
 log = logging.getLogger("abcspark")
@@ -53,14 +53,13 @@ class SequentialABC(Algorithm):
         Stop after the generation that reaches it.
     max_simulations : int
         The budget in simulator calls (proposals outside the support are free), never exceeded
-        by more than one batch; the plan sizes the last generation to it. A generation it
-        cannot complete runs on to its end. The one the budget ends joins the last one's
-        particles within its epsilon (``budget.within``), kept if big enough (``kept_from``).
+        by more than one batch; the plan sizes the last generation to it. One it cuts short runs
+        on to its end, and is kept if big enough (``kept_from``).
     min_acceptance_rate : float
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float
         Stop when epsilon falls by less than this from one generation to the next (not with
-        an adaptive distance, whose epsilons change units; it joins no particles either).
+        an adaptive distance, whose epsilons change units).
     max_walltime : float, optional
         Seconds; no generation starts after the run has taken this long.
     progress : bool, optional
@@ -81,12 +80,7 @@ class SequentialABC(Algorithm):
         progress: Optional[bool],
     ):
         super().__init__(problem)
-        self.n_particles = positive_int("n_particles", n_particles)
-        if self.n_particles < 2:
-            raise ValueError(
-                f"n_particles must be at least 2 (got {self.n_particles}); a population of one "
-                "particle has no spread to propose from: use e.g. n_particles=1000."
-            )
+        self.n_particles = population_size(n_particles)
         self.until_budget = generations is None
         wanted = UNTIL_BUDGET if generations is None else generations
         self.generations = positive_int("generations", wanted, "5")
@@ -176,7 +170,7 @@ class SequentialABC(Algorithm):
         started = time.perf_counter()
         observed, distance = self.problem.prepare(observed, seed)
         run = Run(observed, distance, self.problem.engine(), seed, started)
-        store = open_checkpoint(path, self, run)
+        run.checkpoint = store = open_checkpoint(path, self, run)
         try:
             stop = self._generations(run, store, watchers)
         finally:
@@ -213,8 +207,8 @@ class SequentialABC(Algorithm):
     def _generation(self, g: int, run: Run) -> Optional[str]:
         """Sample generation ``g`` into ``run``; a stop reason if the budget ended it.
 
-        Returns None, ``'max_simulations'`` (the budget ended the generation, which is kept),
-        ``'dropped'`` (it ended too early to keep) or ``'unaffordable'`` (it did not start).
+        Returns None, ``'max_simulations'`` (the budget ended it; kept), ``'dropped'`` (it
+        ended too early to keep) or ``'unaffordable'`` (it did not start).
         """
         started = time.perf_counter()
         plan = self._plan(g, run)
@@ -225,13 +219,8 @@ class SequentialABC(Algorithm):
         epsilon, n_particles = plan  # another size than n_particles: the last, sized to the budget
         proposal = self._proposal(g, run.population, epsilon)
         sample = self._sample(g, proposal, epsilon, n_particles, run)
-        theta = sample.particles[self.problem.prior.names].to_numpy()
-        weights = self._weights(g, theta, proposal) if len(theta) else None
         ends = n_particles != self.n_particles or sample.stop != "complete"  # budget's last
-        join = g > 0 and ends and not self.problem.adaptive
-        population = sample.particles.drop(columns=["batch", "index"]).assign(weight=weights)
-        if join:
-            population = merged(within(run.population, epsilon), population)
+        population = self._population(g, sample, proposal, epsilon, ends, run)
         if sample.stop != "complete":
             if g == 0:
                 raise BudgetExhausted(
@@ -244,7 +233,7 @@ class SequentialABC(Algorithm):
                 log.warning("dropping generation %d (a cut one is %s): %s", g, kept, message)
                 run.n_dropped += sample.n_simulations + sample.n_discarded
                 return "dropped"
-        run.population = population
+        run.population, run.proposal = population, proposal
         if self.problem.adaptive:  # refit, and the distances it gives
             run.distance, run.population = refit(run.distance, sample, run.population, run.observed)
             self.problem.fitted_distance = run.distance.to_dict()
@@ -252,6 +241,17 @@ class SequentialABC(Algorithm):
         run.records.append(GenerationRecord.of(g, epsilon, sample, weights, seconds))
         log.info("%s %s", self.name, run.records[-1].describe())
         return None if sample.stop == "complete" else "max_simulations"
+
+    def _population(
+        self, g: int, sample: Sample, proposal: Any, epsilon: float, ends: bool, run: Run
+    ) -> pd.DataFrame:
+        """Generation ``g``'s weighted particles; the budget's last also the last ones within."""
+        theta = sample.particles[self.problem.prior.names].to_numpy()
+        weights = self._weights(g, theta, proposal) if len(theta) else None
+        population = sample.particles.drop(columns=["batch", "index"]).assign(weight=weights)
+        if g > 0 and ends and not self.problem.adaptive:
+            population = merged(within(run.population, epsilon), population)
+        return population
 
     def _sample(self, g: int, proposal: Any, epsilon: float, n_particles: int, run: Run) -> Sample:
         rate = forecast_rate(run.records, run.population, epsilon)
