@@ -11,8 +11,7 @@ returns the proposal of the next generation: a :class:`GaussianMixture` with ``s
 - ``'local'``, :class:`LocalKernel`: the covariance of each particle's nearest neighbours.
 
 A user's kernel subclasses :class:`Kernel`. Importance weights need the mixture's density at
-every new particle; it is computed in chunks of rows so that 10,000 particles never build a
-10,000 x 10,000 matrix at once.
+every new particle, in chunks of rows: 10,000 particles never build a 10,000 x 10,000 matrix.
 """
 
 from __future__ import annotations
@@ -108,9 +107,10 @@ def log_density_in_chunks(log_terms: Any, theta: np.ndarray, shape: tuple) -> np
 
 
 def log_sum_exp(log_terms: np.ndarray) -> np.ndarray:
-    """``log sum_j exp(log_terms[r, j])`` per row, ``(r,)``, without overflow."""
-    peak = log_terms.max(axis=1)
-    return peak + np.log(np.exp(log_terms - peak[:, None]).sum(axis=1))
+    """``log sum_j exp(log_terms[r, j])`` per row, ``(r,)``, without overflow (-inf if all are)."""
+    peak = np.maximum(log_terms.max(axis=1), np.finfo(float).min)  # all -inf: not nan
+    with np.errstate(divide="ignore"):
+        return peak + np.log(np.exp(log_terms - peak[:, None]).sum(axis=1))
 
 
 class Kernel(ABC):

@@ -921,6 +921,33 @@ FOUND_BUGS = [
             ),
         ),
     ),
+    found(
+        "B19",
+        "kernels.log_sum_exp: a recycled particle that no component of the new OLCM kernel "
+        "reaches (every term -inf) gave -inf - -inf = nan (CI, 2026-12-03)",
+        partial(
+            check,
+            Case(
+                "pmc",
+                [
+                    ("p0", "Beta", [1.0, 1.0]),
+                    ("p1", "MultivariateNormal", [[0.0, 0.0], [[1e11, 0.0], [0.0, 1e11]]]),
+                ],
+                "float32",
+                observed=[0.0, 0.0],
+                distance="Euclidean",
+                init={
+                    "batch_size": None,
+                    "n_particles": 4,
+                    "generations": 3,
+                    "epsilon_quantile": 0.25,
+                    "max_simulations": 200,
+                    "kernel": "OLCM()",
+                },
+                run={"seed": 0},
+            ),
+        ),
+    ),
 ]
 
 

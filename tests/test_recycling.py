@@ -4,6 +4,7 @@ particles within the new epsilon join each generation, weighted by both proposal
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from scipy import stats
 from abcspark import PMCABC, AdaptiveEuclidean, ModelChoice, Normal, Prior
 from abcspark.algorithms import pmc as pmc_module
 from abcspark.examples import NormalMean
+from abcspark.kernels import log_sum_exp
 from abcspark.recycling import ORIGIN, MixtureProposal, marked, recycled
 from abcspark.sampling import Sample
 
@@ -47,6 +49,15 @@ def test_the_mixture_density_is_the_draw_weighted_sum_of_the_proposals():
     expected = 0.75 * stats.norm.pdf(theta[:, 0], 0, 1) + 0.25 * stats.norm.pdf(theta[:, 0], 2, 0.5)
     np.testing.assert_allclose(mixture.log_density(theta)[:3], np.log(expected[:3]), rtol=1e-12)
     assert np.isfinite(mixture.log_density(theta)[3])  # far in both tails, no underflow to -inf
+
+
+def test_a_point_no_component_reaches_has_log_density_minus_inf_without_a_warning():
+    """A recycled particle can lie where every component of the new kernel underflows."""
+    terms = np.array([[-np.inf, -np.inf], [-1.0, -np.inf], [-1e308, -1e308]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = log_sum_exp(terms)
+    assert out[0] == -np.inf and out[1] == -1.0 and out[2] == pytest.approx(-1e308)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
