@@ -242,15 +242,16 @@ class PMCABC(SequentialABC):
     def _population(
         self, g: int, sample: Sample, proposal: Any, epsilon: float, ends: bool, run: Run
     ) -> pd.DataFrame:
-        joined = super()._population(g, sample, proposal, epsilon, ends, run)
         if not self.recycle or g == 0:
+            joined = super()._population(g, sample, proposal, epsilon, ends, run)
             return marked(joined, 0) if self.recycle else joined
         last = (self._last_log_density(g, run), run.records[-1].n_proposals)
         pooled = recycled(sample, proposal, run.population, last, g, epsilon, self.problem.prior)
         least = kept_from(run.records[-1], self.n_particles)[1]  # a cut one under it is dropped
         weak = not len(pooled) or ess(pooled["weight"].to_numpy()) < least
-        cut = sample.stop != "complete" and weak
-        return marked(joined, g) if cut else pooled  # joined by ESS, a heavy particle damped
+        if sample.stop == "complete" or not weak:
+            return pooled
+        return marked(super()._population(g, sample, proposal, epsilon, ends, run), g)  # by ESS
 
     def _last_log_density(self, g: int, run: Run) -> Callable:
         """The log density of generation ``g - 1``'s proposal, refitted as it was if resumed."""
