@@ -57,7 +57,7 @@ def test_finished_checkpoint_returns_without_simulating(tmp_path, monkeypatch):
     "change, differs",
     [
         (dict(seed=6), "seed"),
-        (dict(n_particles=300), "settings"),
+        (dict(n_particles=300), r"settings \(n_particles\)"),
         (dict(observed=[170.0, 20.0]), "observed"),
     ],
 )

@@ -626,7 +626,7 @@ class Renamed(Scheduled):
         # Equal to 8 digits: repr of an array would make them one problem.
         (Scheduled, [0.1234567891], 13, "observed"),
         # The simulator's fingerprint (in the settings) is of its dry run, keyed by the seed.
-        (Scheduled, [0.1234567890], 14, "seed, settings"),
+        (Scheduled, [0.1234567890], 14, "seed, settings (simulate)"),
         (Renamed, [0.1234567890], 13, "algorithm"),
     ],
 )

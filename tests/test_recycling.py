@@ -183,6 +183,20 @@ def test_a_resumed_recycling_run_ends_with_the_same_bits(tmp_path, kept):
     )
 
 
+def test_a_checkpoint_saved_without_recycling_names_recycle_when_refused(tmp_path):
+    """A budgeted run saved without recycling (as every one before it was) resumes with
+    ``recycle=False``; the default is refused, naming the setting that differs."""
+    first = budgeted(recycle=False, max_simulations=3_000).run(
+        OBSERVED, seed=6, checkpoint=str(tmp_path)
+    )
+    again = budgeted(recycle=False, max_simulations=3_000).run(
+        OBSERVED, seed=6, checkpoint=str(tmp_path)
+    )
+    np.testing.assert_array_equal(again.weights, first.weights)
+    with pytest.raises(ValueError, match=r"differs in settings \(recycle\)\); pass a new"):
+        budgeted(max_simulations=3_000).run(OBSERVED, seed=6, checkpoint=str(tmp_path))
+
+
 def test_recycling_spends_the_budget_to_within_one_batch_and_wastes_under_5_percent():
     """1,000 particles and 1e5 simulations (issue 14's scale for the 5%): 1.2-2.2% of the
     budget ran past a cut on seeds 1-3; the simulator's own count equals the reported one."""
