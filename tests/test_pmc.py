@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abcspark import PMCABC, MultivariateNormal, Normal, Prior, Uniform, kernels
+from abcspark import APMCABC, PMCABC, SMCABC, MultivariateNormal, Normal, Prior, Uniform, kernels
 from abcspark.budget import epsilon_for_rate, fit_budget
 from abcspark.engines import LocalEngine
 from abcspark.examples import NormalMean, height_problem
 from abcspark.history import GenerationRecord, forecast_rate
+from abcspark.problem import auto_batch_size
 from abcspark.rng import batch_rng
 
 MODEL = NormalMean(prior_mean=0.0, prior_sd=2.0, sd=1.0, n_obs=10)
@@ -628,3 +629,42 @@ def test_generation_1_is_forecast_from_the_share_within_epsilon_not_the_prior_ra
     assert forecast_rate([record], population, 0.5) == pytest.approx(0.5)
     failing = replace(record, n_simulations=400, n_failed=100)  # a quarter failed
     assert forecast_rate([failing], population, 0.5) == pytest.approx(0.375)
+
+
+@pytest.mark.parametrize(
+    ("n_target", "cap", "budget", "size"),
+    [
+        (1000, 10**8, None, 100),  # a cap is no budget to spend: a tenth of the particles
+        (1000, 10**7, 10**7, 100),  # 1e5 batches of a tenth: unchanged
+        (1000, 10**8, 10**8, 1000),
+        (1000, 10**9, 10**9, 10_000),  # 1e9 in 1e5 batches, not in 1e7
+        (100, 2 * 10**7, 2 * 10**7, 200),
+        (1000, 10**15, 10**15, 10**8),  # never past the largest batch
+        (1000, 400, 400, 20),  # a twentieth of a small budget
+    ],
+)
+def test_a_large_budget_is_run_in_at_most_1e5_batches(n_target, cap, budget, size):
+    assert auto_batch_size(n_target, cap, budget) == size
+
+
+def test_only_a_given_budget_sizes_the_batches():
+    """PMC, SMC and APMC without a budget run under a cap of 1e8 in batches of a tenth of
+    their particles; given 1e9 simulations, in batches of 10,000 (APMC: its 500 new particles
+    of a generation in one batch)."""
+    options = dict(engine="numpy", progress=False)
+    for algorithm, plain in ((PMCABC, 100), (SMCABC, 100), (APMCABC, 50)):
+        assert algorithm(MODEL.prior, MODEL, **options).problem.batch_size == plain
+        assert algorithm(MODEL.prior, MODEL, **options).max_simulations == 10**8
+    large = dict(max_simulations=10**9, **options)
+    assert PMCABC(MODEL.prior, MODEL, **large).problem.batch_size == 10_000
+    assert SMCABC(MODEL.prior, MODEL, **large).problem.batch_size == 10_000
+    assert APMCABC(MODEL.prior, MODEL, **large).problem.batch_size == 500
+
+
+def test_a_budget_in_few_batches_is_spent_to_within_one(monkeypatch):
+    """With at most 100 batches of the budget (1e5 in use), 20,000 simulations are run in
+    batches of 200, spent to within one, every call counted."""
+    monkeypatch.setattr("abcspark.problem.MAX_BATCHES", 100)
+    posterior, calls = spent_budget(1, recycle=False)
+    assert posterior.metadata["settings"]["batch_size"] == 200
+    assert_spent_to_within_one_batch(posterior, calls)

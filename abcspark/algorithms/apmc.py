@@ -56,10 +56,10 @@ class APMCABC(SequentialABC):
         As for :class:`~abcspark.RejectionABC`.
     batch_size : int, optional
         Proposals per batch; by default the new particles of a generation split into equal
-        batches of about a tenth of them (between 10 and 1,000, at most a twentieth of
-        ``max_simulations``), so a generation wastes (almost) no simulation of its last batch.
-        Every simulation of a batch counts: one of more proposals than a generation's new
-        particles wastes the rest.
+        batches of about a tenth of them (between 10 and 1,000, at least a 100,000th and at
+        most a twentieth of ``max_simulations``), so a generation wastes (almost) no
+        simulation of its last batch. Every simulation of a batch counts: one of more
+        proposals than a generation's new particles wastes the rest.
     n_particles : int, default 1000
         ``N``: the pool's size, and the prior draws of generation 0.
     alpha : float, default 0.5
@@ -71,10 +71,10 @@ class APMCABC(SequentialABC):
         Most generations to run (including generation 0).
     min_epsilon : float, default 0
         Stop after the generation that reaches it.
-    max_simulations : int, default 1e8
+    max_simulations : int, optional
         The budget in simulator calls, at least ``n_particles``, exceeded by less than one
         batch: a generation that the budget left cannot buy whole simulates that many new
-        particles, the last.
+        particles, the last. Without it, a cap of 1e8.
     min_epsilon_difference : float, default 0
         Stop when epsilon falls by less than this from one generation to the next.
     max_walltime : float, optional
@@ -121,7 +121,7 @@ class APMCABC(SequentialABC):
         p_acc_min: float = 0.01,
         generations: int = 100,
         min_epsilon: float = 0.0,
-        max_simulations: int = 10**8,
+        max_simulations: Optional[int] = None,
         min_epsilon_difference: float = 0.0,
         max_walltime: Optional[float] = None,
         kernel: Any = "gaussian",
@@ -153,7 +153,9 @@ class APMCABC(SequentialABC):
         self.n_alpha = math.floor(self.alpha * self.n_particles)
         self._check_sizes()
         if auto:
-            self.problem.batch_size = _equal_batches(self.n_new, self.max_simulations)
+            self.problem.batch_size = _equal_batches(
+                self.n_new, self.max_simulations, max_simulations
+            )
         self.kernel = as_kernel(kernel)
         self.discrete = np.isin(prior.names, prior.discrete_names)
         self.discrete_kernel = discrete_kernel or DiscreteRandomWalk()
@@ -282,7 +284,7 @@ class APMCABC(SequentialABC):
         return "p_acc_min" if reason == "min_acceptance_rate" else reason
 
 
-def _equal_batches(n: int, budget: float) -> int:
+def _equal_batches(n: int, cap: float, budget: Optional[float]) -> int:
     """A batch size that splits ``n`` into equal batches of about ``auto_batch_size``."""
-    batches = math.ceil(n / auto_batch_size(n, budget))
+    batches = math.ceil(n / auto_batch_size(n, cap, budget))
     return math.ceil(n / batches)

@@ -23,7 +23,6 @@ from abcspark.validation import epsilon_rule, real
 from abcspark.weighted import ess, quantile
 
 DEFAULT_GENERATIONS = 5  # without max_simulations; with it, until the budget is spent
-DEFAULT_MAX_SIMULATIONS = 10**8
 BUDGET_PRIOR_DRAWS, BUDGET_EPSILON_QUANTILE = 4.0, 0.3  # closest per simulation (README)
 
 
@@ -44,8 +43,8 @@ class PMCABC(SequentialABC):
     engine, parallelism, spark, keep_statistics
         As for :class:`~abcspark.RejectionABC`.
     batch_size : int, optional
-        Proposals per batch; by default a tenth of ``n_particles``, between 10 and 1,000, and at
-        most a twentieth of ``max_simulations``.
+        Proposals per batch; by default a tenth of ``n_particles``, between 10 and 1,000, at
+        least a 100,000th of ``max_simulations`` and at most a twentieth of it.
     n_particles : int, default 1000
         Accepted particles per generation.
     generations : int, optional
@@ -160,7 +159,7 @@ class PMCABC(SequentialABC):
             n_particles=n_particles,
             generations=generations,
             min_epsilon=min_epsilon,
-            max_simulations=DEFAULT_MAX_SIMULATIONS if max_simulations is None else max_simulations,
+            max_simulations=max_simulations,
             min_acceptance_rate=min_acceptance_rate,
             min_epsilon_difference=min_epsilon_difference,
             max_walltime=max_walltime,

@@ -33,10 +33,9 @@ from abcspark.weighted import ess
 
 log = logging.getLogger("abcspark")
 
-
-FORECAST_SHARE = 0.8
-"""A later generation's first round aims at this share of its forecast need (see sampling)."""
+FORECAST_SHARE = 0.8  # a later generation's first round aims at this share of its forecast
 UNTIL_BUDGET = 10**6  # the generations of a run that goes on until its budget is spent
+DEFAULT_MAX_SIMULATIONS = 10**8  # the cap of a run given no budget
 
 
 class SequentialABC(Algorithm):
@@ -51,10 +50,10 @@ class SequentialABC(Algorithm):
         Most generations to run (including generation 0); None: until the budget is spent.
     min_epsilon : float
         Stop after the generation that reaches it.
-    max_simulations : int
+    max_simulations : int or None
         The budget in simulator calls (proposals outside the support are free), never exceeded
         by more than one batch; the plan sizes the last generation to it. One it cuts short runs
-        on to its end, and is kept if big enough (``kept_from``).
+        on to its end, and is kept if big enough (``kept_from``). None: a cap of 1e8.
     min_acceptance_rate : float
         Stop after a generation whose acceptance rate falls below it.
     min_epsilon_difference : float
@@ -73,7 +72,7 @@ class SequentialABC(Algorithm):
         n_particles: int,
         generations: Optional[int],
         min_epsilon: float,
-        max_simulations: int,
+        max_simulations: Optional[int],
         min_acceptance_rate: float,
         min_epsilon_difference: float = 0.0,
         max_walltime: Optional[float] = None,
@@ -85,15 +84,16 @@ class SequentialABC(Algorithm):
         wanted = UNTIL_BUDGET if generations is None else generations
         self.generations = positive_int("generations", wanted, "5")
         self.min_epsilon = real("min_epsilon", min_epsilon, 0, example="0.1")
-        self.max_simulations = positive_int("max_simulations", max_simulations, "10**6")
+        budget = DEFAULT_MAX_SIMULATIONS if max_simulations is None else max_simulations
+        self.max_simulations = positive_int("max_simulations", budget, "10**6")
         self.min_acceptance_rate = real("min_acceptance_rate", min_acceptance_rate, 0, 1)
         self.min_epsilon_difference = real(
             "min_epsilon_difference", min_epsilon_difference, 0, example="0.01"
         )
         self.max_walltime = optional_seconds("max_walltime", max_walltime)
         self.progress = progress
-        if self.problem.batch_size is None:
-            self.problem.batch_size = auto_batch_size(self.n_particles, self.max_simulations)
+        if self.problem.batch_size is None:  # the default cap is no budget to spend
+            self.problem.batch_size = auto_batch_size(self.n_particles, budget, max_simulations)
 
     def settings(self) -> dict:
         return {

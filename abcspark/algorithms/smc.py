@@ -70,7 +70,8 @@ class SMCABC(SequentialABC):
         for dataset ``k`` of the block's particle ``i`` (:mod:`abcspark.mcmc_move`).
     batch_size : int, optional
         Particles per block of the move (each costs ``n_datasets`` simulations); by default a
-        tenth of ``n_particles``, between 10 and 1,000.
+        tenth of ``n_particles``, between 10 and 1,000, and at least a 100,000th of a given
+        ``max_simulations``.
     n_particles : int, default 1000
     n_datasets : int, default 1
         Simulations per particle, ``M``.
@@ -86,8 +87,9 @@ class SMCABC(SequentialABC):
         Most steps, step 0 included.
     min_epsilon : float, default 0
         Stop after the step that reaches it (epsilon never goes below it).
-    max_simulations : int, default 1e8
-        Simulator calls; a step whose move could exceed what is left does not start.
+    max_simulations : int, optional
+        Simulator calls; a step whose move could exceed what is left does not start. Without
+        it, a cap of 1e8.
     min_acceptance_rate : float, default 0.015
         Stop after a move whose acceptance rate falls below it (the paper's rule).
     max_walltime : float, optional
@@ -128,7 +130,7 @@ class SMCABC(SequentialABC):
         kernel: Any = "gaussian",
         generations: int = 100,
         min_epsilon: float = 0.0,
-        max_simulations: int = 10**8,
+        max_simulations: Optional[int] = None,
         min_acceptance_rate: float = 0.015,
         max_walltime: Optional[float] = None,
         progress: Optional[bool] = None,
