@@ -95,8 +95,8 @@ def sample_until(
     round, at ``rate_guess``, aims at ``first_round`` times the need: 1 where the guess cannot
     be too low (the prior, or a guess of 1), less where it is a forecast, since a round that
     overshoots wastes what it ran past the cut. Later rounds run at the measured rate and aim
-    5% over the need, at most four times the batches so far, so the simulations run past the
-    cut stay a few percent of the generation.
+    at the need, at most four times the batches so far; one that falls short is followed by
+    another. Aimed 5% over the need, they ran twice as many simulations past the cut.
 
     It is cut as ``hopeless`` when even an optimistic rate cannot find ``give_up_below``
     particles (default ``n_accept``; 0: never) in the budget. Batches below ``sample_batches``
@@ -162,7 +162,7 @@ def _round_size(
     """Batches of the next round (see :func:`sample_until`)."""
     batches = needed / max(rate, 1e-12) / batch_size
     if done:
-        wanted = min(math.ceil(1.05 * batches), 4 * done)
+        wanted = min(math.ceil(batches), 4 * done)
     else:
         wanted = math.ceil(first_round * batches)
     wanted = max(1, wanted)

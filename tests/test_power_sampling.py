@@ -236,7 +236,8 @@ def test_support_check_starts_at_100_000_proposals():
     ("args", "expected"),
     [
         ((100, 0.1, math.inf, 1.0, 10, 0, 0.5), 50),  # first: 100 / 0.1 / 10 = 100, times 0.5
-        ((200, 0.1, math.inf, 1.0, 10, 100, 0.5), 210),  # later: 5% over 200 batches
+        ((200, 0.1, math.inf, 1.0, 10, 100, 0.5), 200),  # later: the 200 batches needed
+        ((201, 0.1, math.inf, 1.0, 20, 100, 0.5), 101),  # ... rounded up from 100.5
         ((100, 0.1, math.inf, 1.0, 10, 10, 0.5), 40),  # ... at most 4 times the 10 done
         ((100, 0.1, 250, 0.5, 10, 0, 1.0), 50),  # 250 left, half of 10 proposals simulated
         ((0, 0.1, math.inf, 1.0, 10, 3, 1.0), 1),  # nothing wanted: still one batch
@@ -332,30 +333,31 @@ def frame(batches, distances):
 
 
 def test_rounds_grow_by_the_measured_rate_and_cut_at_the_nth_particle():
-    """Rounds by hand (12 wanted, 1 particle a batch of 10): 12 / 1 / 10 -> 2 batches; then
-    10 / 0.1 / 10 = 10 -> 5% over, at most 4 x 2 = 8; then 2 / 0.1 / 10 -> 3. The 12th
-    particle is in batch 11; batch 12 ran past the cut. Kills sample_until #53, #54, #56,
-    #62, #77-#84, #89-#92 (round sizes and their bookkeeping), _sample #31, #33, #34, #56-#58
-    and _cut's batch-order sort when a round's batches come back in any order."""
-    engine = Scripted(one_per_batch)
+    """Rounds by hand (12 wanted, 1 particle a batch of 10 but none in batch 10): 12 / 1 / 10
+    -> 2 batches; then 10 / 0.1 / 10 = 10, at most 4 x 2 = 8; then 2 / 0.1 / 10 -> 2, which
+    find 1; then 1 / (11 / 120) / 10 = 1.09 -> 2. The 12th particle is in batch 12; batch 13
+    ran past the cut. Kills sample_until #53, #54, #56, #62, #77-#84, #89-#92 (round sizes
+    and their bookkeeping), _sample #31, #33, #34, #56-#58 and _cut's batch-order sort when a
+    round's batches come back in any order."""
+    engine = Scripted(lambda b: (10, 0, [] if b == 10 else [b / 100]))
     got = sample_until(engine, None, 12, 10, 10_000, 1.0, "gen 1")
-    assert [c[0] for c in engine.calls] == [range(0, 2), range(2, 10), range(10, 13)]
-    assert [c[2] for c in engine.calls] == [f"gen 1 batches {r}" for r in ("0-1", "2-9", "10-12")]
-    pd.testing.assert_frame_equal(
-        got.particles, frame(list(range(12)), [b / 100 for b in range(12)])
-    )
-    assert (got.n_proposals, got.n_simulations, got.n_failed, got.n_discarded) == (120, 120, 0, 10)
-    assert (got.acceptance_rate, got.stop) == (0.1, "complete")
+    assert [c[0] for c in engine.calls] == [range(0, 2), range(2, 10), range(10, 12), range(12, 14)]
+    labels = ("0-1", "2-9", "10-11", "12-13")
+    assert [c[2] for c in engine.calls] == [f"gen 1 batches {r}" for r in labels]
+    kept = [*range(10), 11, 12]
+    pd.testing.assert_frame_equal(got.particles, frame(kept, [b / 100 for b in kept]))
+    assert (got.n_proposals, got.n_simulations, got.n_failed, got.n_discarded) == (130, 130, 0, 10)
+    assert (got.acceptance_rate, got.stop) == (12 / 130, "complete")
 
 
 def test_a_round_after_an_empty_one_uses_at_least_one_particle():
-    """No particle in batch 0: the rate is taken as 1 / 10, so 2 / 0.1 / 10 -> 3 batches.
+    """No particle in batch 0: the rate is taken as 1 / 10, so 2 / 0.1 / 10 -> 2 batches.
     Kills sample_until #61 (``max(accepted, 2)``) and _cut #29 (``fill_value=1``)."""
     engine = Scripted(lambda b: (10, 0, [0.5] if b else []))
     got = sample_until(engine, None, 2, 10, math.inf)
-    assert [c[0] for c in engine.calls] == [range(0, 1), range(1, 4)]
+    assert [c[0] for c in engine.calls] == [range(0, 1), range(1, 3)]
     pd.testing.assert_frame_equal(got.particles, frame([1, 2], [0.5, 0.5]))
-    assert (got.n_simulations, got.n_discarded, got.stop) == (30, 10, "complete")
+    assert (got.n_simulations, got.n_discarded, got.stop) == (30, 0, "complete")
 
 
 def test_rounds_are_capped_by_the_budget_left_and_the_share_in_support():
@@ -434,9 +436,10 @@ def test_failures_are_counted_across_rounds():
 
 
 def test_proposals_outside_the_support_stop_the_run():
-    """Nothing simulated in batches of 1,000: rounds of 1, 2, 4, 8, 16, then 1.05 x 31 -> 33
-    and 1.05 x 64 -> 68 batches reach 132,000 proposals. Kills sample_until
-    #33, #34, #37 (the support check's arguments)."""
+    """Nothing simulated in batches of 1,000: a first round of 1 batch, then each round as
+    many as all before it (the rate taken as 1 particle in all of them): 1, 1, 2, 4, ..., 64
+    batches reach 128,000 proposals. Kills sample_until #33, #34, #37 (the support check's
+    arguments)."""
     engine = Scripted(lambda b: (0, 0, []))
-    with pytest.raises(ValueError, match=r"support \(got 0 of 132,000\)"):
+    with pytest.raises(ValueError, match=r"support \(got 0 of 128,000\)"):
         sample_until(engine, None, 1, 1000, math.inf)
