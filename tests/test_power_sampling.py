@@ -245,7 +245,7 @@ def test_support_check_starts_at_100_000_proposals():
     ],
 )
 def test_round_size_by_hand(args, expected):
-    """Kills _round_size #2, #3, #8 (the batches wanted), #15-#18, #21 (5% over, 4 times the
+    """Kills _round_size #2, #3, #8 (the batches wanted), #15-#18, #21 (the need, 4 times the
     batches done, the first round's share), #27, #34 (at least 1), #40, #41, #46 (the cap)."""
     assert _round_size(*args) == expected
 
