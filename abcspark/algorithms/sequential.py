@@ -84,8 +84,8 @@ class SequentialABC(Algorithm):
         wanted = UNTIL_BUDGET if generations is None else generations
         self.generations = positive_int("generations", wanted, "5")
         self.min_epsilon = real("min_epsilon", min_epsilon, 0, example="0.1")
-        budget = DEFAULT_MAX_SIMULATIONS if max_simulations is None else max_simulations
-        self.max_simulations = positive_int("max_simulations", budget, "10**6")
+        cap = DEFAULT_MAX_SIMULATIONS if max_simulations is None else max_simulations
+        self.max_simulations = positive_int("max_simulations", cap, "10**6")
         self.min_acceptance_rate = real("min_acceptance_rate", min_acceptance_rate, 0, 1)
         self.min_epsilon_difference = real(
             "min_epsilon_difference", min_epsilon_difference, 0, example="0.01"
@@ -93,7 +93,7 @@ class SequentialABC(Algorithm):
         self.max_walltime = optional_seconds("max_walltime", max_walltime)
         self.progress = progress
         if self.problem.batch_size is None:  # the default cap is no budget to spend
-            self.problem.batch_size = auto_batch_size(self.n_particles, budget, max_simulations)
+            self.problem.batch_size = auto_batch_size(self.n_particles, cap, max_simulations)
 
     def settings(self) -> dict:
         return {
