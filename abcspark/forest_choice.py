@@ -17,7 +17,7 @@ from abcspark.reference_table import ReferenceTable
 from abcspark.rng import FOREST, batch_rng, check_seed
 from abcspark.table_observations import check_observations
 from abcspark.table_results import described
-from abcspark.validation import check_observed, positive_int
+from abcspark.validation import boolean, check_observed, positive_int
 from abcspark.weighted import standardisation
 
 log = logging.getLogger("abcspark")
@@ -142,8 +142,7 @@ class ForestModelChoice:
             raise ImportError(NO_SKLEARN) from exc
         n_trees = positive_int("n_trees", n_trees, "500")
         options = dict(n_estimators=n_trees, n_jobs=positive_int("n_jobs", n_jobs, "1"))
-        if not isinstance(lda, (bool, np.bool_)):
-            raise TypeError(f"lda must be True or False (got {lda!r}); e.g. lda=True.")
+        lda = boolean("lda", lda)
         started, seed = time.perf_counter(), check_seed(seed)
         sample = self._sample(n_train)
         stats, labels = sample[self.table.statistics].to_numpy(), sample["model"].to_numpy()

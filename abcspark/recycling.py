@@ -23,6 +23,7 @@ import pandas as pd
 
 from abcspark.kernels import importance_weights, log_sum_exp
 from abcspark.sampling import Sample
+from abcspark.validation import boolean
 
 ORIGIN = "generation"
 """The column of a recycling population: the generation that drew the particle."""
@@ -84,9 +85,7 @@ def check_recycle(recycle: Any, budgeted: bool, adaptive: bool) -> bool:
     """``recycle`` checked; None: on with a budget and a fixed distance. Else ``ValueError``."""
     if recycle is None:
         return budgeted and not adaptive
-    if not isinstance(recycle, (bool, np.bool_)):
-        raise ValueError(f"recycle must be True or False (got {recycle!r}); e.g. recycle=True.")
-    if recycle and adaptive:
+    if boolean("recycle", recycle) and adaptive:
         raise ValueError(
             "recycle must be False with an adaptive distance (got True): its distances change "
             "units each generation, so the last generation's cannot be compared with the new "

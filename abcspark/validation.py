@@ -36,6 +36,19 @@ def positive_int(name: str, value: Any, example: str = "1000", high: int = MAX_C
     return int(value)
 
 
+def boolean(name: str, value: Any) -> bool:
+    """``value`` as a bool: True or False (NumPy's too), nothing else.
+
+    Examples
+    --------
+    >>> boolean("recycle", np.True_)
+    True
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False (got {value!r}); e.g. {name}=True.")
+    return bool(value)
+
+
 def population_size(value: Any) -> int:
     """``n_particles`` of a population algorithm: an int of at least 2."""
     n = positive_int("n_particles", value)

@@ -169,7 +169,7 @@ def test_bad_tables_and_models_are_refused(spark, tmp_path):
         ({"n_train": 1}, ValueError, "two or more of every model .* raise n_train"),
         ({"n_trees": 0}, ValueError, "n_trees must be a positive int"),
         ({"n_jobs": 1.5}, ValueError, "n_jobs must be a positive int"),
-        ({"lda": "yes"}, TypeError, "lda must be True or False"),
+        ({"lda": "yes"}, ValueError, "lda must be True or False"),
         ({"seed": -1}, ValueError, "seed must be a non-negative int"),
     ],
 )
