@@ -46,7 +46,16 @@ from accuracy_methods import METHODS, abcspark_prior, available_methods, run_abc
 from accuracy_metrics import N_DRAWS, c2st, energy_distance, kde_draws, mean_error  # noqa: E402
 from accuracy_models import MODELS, Model  # noqa: E402
 from accuracy_report import KEY, write_report  # noqa: E402
-from harness import OUT, cases, peer_python, pyabc_simulations, replace_row, run_case  # noqa: E402
+from harness import (  # noqa: E402
+    OUT,
+    add_grid_options,
+    cases,
+    known_budgets,
+    peer_python,
+    pyabc_simulations,
+    replace_row,
+    run_case,
+)
 
 N_PARTICLES = {10**3: 100, 10**4: 300, 10**5: 1000, 10**6: 1000}
 """Population size per budget, abcspark's ``n_particles`` and pyABC's ``population_size``;
@@ -202,9 +211,6 @@ def parse(argv=None) -> argparse.Namespace:
         metavar="METHOD",
         help=f"which methods to run (default all): {', '.join(METHODS)}",
     )
-    parser.add_argument("--seeds", type=int, default=3, help="how many seeds per observation")
-    parser.add_argument("--first-seed", type=int, default=1)
-    parser.add_argument("--observations", type=int, default=2, choices=(1, 2))
     parser.add_argument(
         "--c2st-max-dim",
         type=int,
@@ -221,22 +227,15 @@ def parse(argv=None) -> argparse.Namespace:
         "exists, else the benchmark's KDE); resampling repeats particles, which the "
         "classifier learns: C2ST takes ~6 times longer and rises",
     )
-    parser.add_argument("--timeout", type=float, default=1200, help="seconds per pyABC run")
-    parser.add_argument("--append", action="store_true", help="keep earlier rows")
-    parser.add_argument(
-        "--report", action="store_true", help="only rebuild the table and plot from the CSV"
-    )
+    add_grid_options(parser, seeds=3, observations=2, timeout=1200)
     args = parser.parse_args(argv)
     if args.quick:
         args.budgets, args.seeds, args.observations = [1e3], 1, 1
-    args.budgets = [int(b) for b in args.budgets]
+    args.budgets = known_budgets(parser, args.budgets, N_PARTICLES)
     if "pyabc" in args.methods and "pmc-at-pyabc" in args.methods:
         # pmc-at-pyabc reads the simulations of pyABC's run: pyABC runs first.
         args.methods.remove("pyabc")
         args.methods.insert(args.methods.index("pmc-at-pyabc"), "pyabc")
-    unknown = [b for b in args.budgets if b not in N_PARTICLES]
-    if unknown:
-        parser.error(f"budgets must be among {sorted(N_PARTICLES)} (got {unknown})")
     return args
 
 

@@ -55,7 +55,16 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from discrete_models import MODELS, DiscreteModel, Exact  # noqa: E402
-from harness import OUT, cases, peer_python, pyabc_simulations, replace_row, run_case  # noqa: E402
+from harness import (  # noqa: E402
+    OUT,
+    add_grid_options,
+    cases,
+    known_budgets,
+    peer_python,
+    pyabc_simulations,
+    replace_row,
+    run_case,
+)
 
 N_PARTICLES = {10**3: 100, 10**4: 300, 10**5: 1000}
 """Population per budget (``accuracy.py``'s): abcspark's ``n_particles``, pyABC's
@@ -228,19 +237,11 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--budgets", nargs="+", type=float, default=[1e3, 1e4])
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS))
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--first-seed", type=int, default=1)
-    parser.add_argument("--observations", type=int, default=1, choices=(1, 2))
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per pyABC run")
-    parser.add_argument("--append", action="store_true", help="keep earlier rows")
-    parser.add_argument("--report", action="store_true", help="only rebuild the table")
+    add_grid_options(parser, seeds=5, observations=1, timeout=1800)
     args = parser.parse_args(argv)
     if args.quick:
         args.budgets, args.seeds = [1e3], 2
-    args.budgets = [int(b) for b in args.budgets]
-    unknown = [b for b in args.budgets if b not in N_PARTICLES]
-    if unknown:
-        parser.error(f"budgets must be among {sorted(N_PARTICLES)} (got {unknown})")
+    args.budgets = known_budgets(parser, args.budgets, N_PARTICLES)
     # pmc-at-pyabc reads the simulations of pyABC's run: pyABC runs first.
     args.methods = sorted(set(args.methods), key=METHODS.index)
     return args

@@ -79,6 +79,26 @@ def replace_row(rows: Any, row: dict, key: Sequence[str]) -> Any:
     return pd.concat([rows, pd.DataFrame([row])], ignore_index=True)
 
 
+def add_grid_options(parser: Any, seeds: int, observations: int, timeout: float) -> None:
+    """The options :func:`cases` reads beyond ``--budgets --models --methods``, and those of
+    the CSV a grid benchmark writes (``--append``, ``--report``), with their defaults."""
+    parser.add_argument("--seeds", type=int, default=seeds, help="how many seeds per observation")
+    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--observations", type=int, default=observations, choices=(1, 2))
+    parser.add_argument("--timeout", type=float, default=timeout, help="seconds per pyABC run")
+    parser.add_argument("--append", action="store_true", help="keep earlier rows")
+    parser.add_argument("--report", action="store_true", help="only rebuild the table from the CSV")
+
+
+def known_budgets(parser: Any, budgets: Sequence[float], n_particles: Dict[int, int]) -> list:
+    """``budgets`` as ints, each a key of ``n_particles`` (else the parser's error)."""
+    budgets = [int(b) for b in budgets]
+    unknown = [b for b in budgets if b not in n_particles]
+    if unknown:
+        parser.error(f"budgets must be among {sorted(n_particles)} (got {unknown})")
+    return budgets
+
+
 def cases(args: Any, models: Dict[str, Any], once: Sequence[str] = ()) -> Iterator[tuple]:
     """``(budget, model, observation, seed, method)`` in the order a benchmark runs them, from
     its ``--budgets --models --observations --first-seed --seeds --methods``; a method in
