@@ -27,15 +27,29 @@ MAX_RATE = 1e18
 _LOG_FACTORIAL = np.array([math.lgamma(k + 1.0) for k in range(20)])
 
 
-def _log_factorial(k: np.ndarray) -> np.ndarray:
-    """log(k!) of non-negative integer-valued floats, vectorised (numpy has no lgamma)."""
+def _poisson_log_pmf(k: np.ndarray, rate: float) -> np.ndarray:
+    """log P(k) of a Poisson(rate) at non-negative integer-valued floats, accurate at any rate.
+
+    Below 20, ``k log(rate) - rate - log(k!)`` with log(k!) from a table. Above, Stirling's
+    form ``-(k log(k/rate) + rate - k) - log(2 pi k) / 2 - series(k)``, whose first term is
+    computed near the mean as ``k log1p(d/rate) - d`` with ``d = k - rate``: there it is of order 1
+    while ``k log(rate)`` and ``log(k!)`` are each of order ``rate log(rate)``, so taking one
+    from the other (the plain formula) lost all of it at large rates (at 1e16 their rounding
+    alone is 64, in a log mass of about -19).
+    """
     small = k < len(_LOG_FACTORIAL)
     out = np.empty_like(k)
-    out[small] = _LOG_FACTORIAL[k[small].astype(np.intp)]
+    few = k[small]
+    out[small] = few * math.log(rate) - rate - _LOG_FACTORIAL[few.astype(np.intp)]
     big = k[~small]
     inv2 = (1.0 / big) ** 2  # not 1 / big**2, which overflows for big > 1e154
     series = (1 / 12 - inv2 * (1 / 360 - inv2 * (1 / 1260 - inv2 / 1680))) / big
-    out[~small] = (big + 0.5) * np.log(big) - big + 0.5 * LOG_2PI + series
+    d = big - rate
+    log_ratio = np.log(big) - math.log(rate)  # log(k/rate): k/rate overflows at tiny rates
+    near = np.abs(d) < 0.25 * rate
+    log_ratio[near] = np.log1p(d[near] / rate)  # exact where the cancellation is
+    deviance = big * log_ratio - d
+    out[~small] = -deviance - 0.5 * (LOG_2PI + np.log(big)) - series
     return out
 
 
@@ -58,7 +72,7 @@ class Poisson(Distribution):
         return rng.poisson(self.rate, n)
 
     def _log_pdf(self, v: np.ndarray) -> np.ndarray:
-        return v * math.log(self.rate) - self.rate - _log_factorial(v)
+        return _poisson_log_pmf(v, self.rate)
 
 
 class Categorical(Distribution):

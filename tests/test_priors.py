@@ -183,6 +183,19 @@ def test_poisson_log_factorial_matches_lgamma_for_small_and_large_counts():
     np.testing.assert_allclose(Poisson(2.0).log_pdf(k[:, None]), expected, rtol=1e-13)
 
 
+@pytest.mark.parametrize("rate", (1e9, 1e12, 1e16, 1e18))
+def test_poisson_log_mass_is_accurate_near_the_mean_of_a_huge_rate(rate):
+    """At ``rate + k``, ``|k|`` up to 3 sd, the log mass is the normal limit with its first
+    corrections, ``-log(2 pi rate)/2 - k**2/(2 rate) + k**3/(6 rate**2) - k/(2 rate)``, to
+    1e-7 (what that expansion leaves out is below 2e-8 there). Computed as ``k log(rate) -
+    rate - log(k!)`` it was off by up to 4e-6 at 1e9, 0.04 at 1e14 and 19-88 at 1e16."""
+    k = np.round([0.0, 1.0, -1.0, 1e3, -1e3, 3 * math.sqrt(rate), -3 * math.sqrt(rate)])
+    got = Poisson(rate).log_pdf((rate + k)[:, None])
+    normal = -0.5 * math.log(2 * math.pi * rate) - k**2 / (2 * rate)
+    expected = normal + k**3 / (6 * rate**2) - k / (2 * rate)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-7)
+
+
 OUTSIDE = [
     (Uniform(1, 3), [0.999, 3.001, math.nan, math.inf]),
     (Normal(0, 1), [math.nan, math.inf, -math.inf]),
