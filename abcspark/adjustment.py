@@ -21,6 +21,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from abcspark._version import release
 from abcspark.transforms import from_unbounded, to_unbounded
 from abcspark.weighted import ess, standardisation
 
@@ -185,8 +186,7 @@ def _require_networks() -> None:
         import sklearn
     except ImportError:
         sklearn = None
-    version = tuple(int(p) for p in sklearn.__version__.split(".")[:2]) if sklearn else ()
-    if version < (1, 7):
+    if sklearn is None or release(sklearn.__version__) < (1, 7):
         raise ImportError(
             "adjust(method='neural') needs scikit-learn 1.7 or later, whose networks take "
             f"weights (got {sklearn.__version__ if sklearn else 'none'}); pip install "

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from abcspark import connect, jvm_archive
+from abcspark._version import release
 from abcspark.jvm_jit import jit_options
 from abcspark.warm_up import warm_up, worker_settings
 
@@ -83,7 +84,7 @@ def _spark_major() -> int:
         import pyspark
     except ImportError:
         return 4
-    return int(pyspark.__version__.split(".")[0])
+    return release(pyspark.__version__)[0]
 
 
 def ui_choice(ui: Any = None) -> Optional[bool]:

@@ -33,6 +33,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
+from abcspark._version import release
+
 log = logging.getLogger("abcspark")
 
 DAEMON_SETTING = "spark.python.daemon.module"
@@ -59,9 +61,8 @@ def worker_settings() -> Dict[str, str]:
     this_python = os.environ.get("PYSPARK_PYTHON", sys.executable) == sys.executable
     if not configured.contains(DAEMON_SETTING) and this_python and _pip_pyspark():
         settings[DAEMON_SETTING] = "abcspark.worker_daemon"
-    version = tuple(int(part) for part in pyspark.__version__.split(".")[:2])
     chosen = configured.contains(SOCKET_SETTING) or configured.contains(SOCKET_FOLDER)
-    if not chosen and version >= (4, 1) and hasattr(socket, "AF_UNIX"):
+    if not chosen and release(pyspark.__version__) >= (4, 1) and hasattr(socket, "AF_UNIX"):
         folder = _socket_folder()
         if folder is not None:
             settings.update({SOCKET_SETTING: "true", SOCKET_FOLDER: folder})

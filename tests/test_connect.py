@@ -12,8 +12,10 @@ import pytest
 from connect_server import _client
 from helpers import assert_same_posterior
 
+from abcspark._version import release
+
 pyspark = pytest.importorskip("pyspark")
-if int(pyspark.__version__.split(".")[0]) < 4:
+if release(pyspark.__version__)[0] < 4:
     pytest.skip(
         f"Spark Connect tests need pyspark 4 (got {pyspark.__version__})", allow_module_level=True
     )

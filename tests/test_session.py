@@ -14,6 +14,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from abcspark import PMCABC, get_spark
+from abcspark._version import release
 from abcspark.examples import height_problem
 from abcspark.session import _embedded, check_master, java_executable, ui_choice
 from abcspark.warm_up import (
@@ -268,7 +269,7 @@ def test_ui_with_a_cluster_master_from_spark_defaults_leaves_the_driver_address_
 
 # A run on a fresh embedded session, whose Python workers come from abcspark's daemon and, from
 # Spark 4.1, talk to the JVM over Unix domain sockets.
-UNIX_SOCKETS = tuple(int(part) for part in pyspark.__version__.split(".")[:2]) >= (4, 1)
+UNIX_SOCKETS = release(pyspark.__version__) >= (4, 1)
 EMBEDDED_RUN = """
 import json, sys
 from abcspark import PMCABC, get_spark
