@@ -96,7 +96,8 @@ class PMCABC(SequentialABC):
         closer per simulation (README, accuracy), and 1 (every draw, epsilon inf) without.
     recycle : bool, optional
         Each generation also keeps the last generation's own particles within its epsilon,
-        weighted as draws of both proposals (:mod:`abcspark.recycling`); by default on with
+        weighted as draws of both proposals (:mod:`abcspark.recycling`; the rest of a budget
+        spent at the last epsilon joins the whole last population); by default on with
         ``max_simulations`` (closer per simulation: README, accuracy), off without, and never
         with an adaptive distance.
     discrete_kernel : DiscreteRandomWalk or DiscreteJump, optional
@@ -241,9 +242,9 @@ class PMCABC(SequentialABC):
     def _population(
         self, g: int, sample: Sample, proposal: Any, epsilon: float, ends: bool, run: Run
     ) -> pd.DataFrame:
-        if not self.recycle or g == 0:
+        if not self.recycle or g == 0 or (ends and epsilon >= run.records[-1].epsilon):
             joined = super()._population(g, sample, proposal, epsilon, ends, run)
-            return marked(joined, 0) if self.recycle else joined
+            return marked(joined, g) if self.recycle else joined
         last = (self._last_log_density(g, run), run.records[-1].n_proposals)
         pooled = recycled(sample, proposal, run.population, last, g, epsilon, self.problem.prior)
         least = kept_from(run.records[-1], self.n_particles)[1]  # a cut one under it is dropped
