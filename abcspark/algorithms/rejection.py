@@ -247,7 +247,7 @@ class RejectionABC(Algorithm):
         """The given batch size, or one that follows from the work (see auto_batch_size)."""
         if self.problem.batch_size is None:
             if n_simulations is not None:  # a fixed budget: only its granularity matters
-                tenth = max(1, min(1000, n_simulations // 10))  # in at most MAX_BATCHES:
+                tenth = max(1, min(1000, n_simulations // 10))  # in MAX_BATCHES at most
                 return min(max(tenth, math.ceil(n_simulations / MAX_BATCHES)), MAX_BATCH_SIZE)
             return auto_batch_size(n_target, budget)
         if n_simulations is not None and n_simulations < self.problem.batch_size:
