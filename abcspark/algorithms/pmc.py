@@ -97,7 +97,7 @@ class PMCABC(SequentialABC):
     recycle : bool, optional
         Each generation also keeps the last generation's own particles within its epsilon,
         weighted as draws of both proposals (:mod:`abcspark.recycling`; the rest of a budget
-        spent at the last epsilon joins the whole last population); by default on with
+        spent at the last epsilon may join the whole last population); by default on with
         ``max_simulations`` (closer per simulation: README, accuracy), off without, and never
         with an adaptive distance.
     discrete_kernel : DiscreteRandomWalk or DiscreteJump, optional
@@ -242,16 +242,18 @@ class PMCABC(SequentialABC):
     def _population(
         self, g: int, sample: Sample, proposal: Any, epsilon: float, ends: bool, run: Run
     ) -> pd.DataFrame:
-        if not self.recycle or g == 0 or (ends and epsilon >= run.records[-1].epsilon):
+        if not self.recycle or g == 0:
             joined = super()._population(g, sample, proposal, epsilon, ends, run)
-            return marked(joined, g) if self.recycle else joined
+            return marked(joined, 0) if self.recycle else joined
         last = (self._last_log_density(g, run), run.records[-1].n_proposals)
         pooled = recycled(sample, proposal, run.population, last, g, epsilon, self.problem.prior)
+        size = ess(pooled["weight"].to_numpy()) if len(pooled) else 0.0
+        at_last = ends and epsilon >= run.records[-1].epsilon  # the rest of the budget there
         least = kept_from(run.records[-1], self.n_particles)[1]  # a cut one under it is dropped
-        weak = not len(pooled) or ess(pooled["weight"].to_numpy()) < least
-        if sample.stop == "complete" or not weak:
+        if not at_last and len(pooled) and (sample.stop == "complete" or size >= least):
             return pooled
-        return marked(super()._population(g, sample, proposal, epsilon, ends, run), g)  # by ESS
+        joined = marked(super()._population(g, sample, proposal, epsilon, ends, run), g)  # by ESS
+        return pooled if at_last and size > ess(joined["weight"].to_numpy()) else joined
 
     def _last_log_density(self, g: int, run: Run) -> Callable:
         """The log density of generation ``g - 1``'s proposal, refitted as it was if resumed."""
@@ -276,12 +278,8 @@ class PMCABC(SequentialABC):
         """What a kernel is fitted to: ``(particles, weights, distances, epsilon)``."""
         # A particle whose weight underflowed to 0 is never proposed from: the kernel skips it.
         live = population[population["weight"].to_numpy() > 0]
-        return (
-            live[self.problem.prior.names].to_numpy(),
-            live["weight"].to_numpy(),
-            live["distance"].to_numpy(),
-            epsilon,
-        )
+        theta = live[self.problem.prior.names].to_numpy()
+        return theta, live["weight"].to_numpy(), live["distance"].to_numpy(), epsilon
 
     def _weights(self, g: int, theta: np.ndarray, proposal: Any) -> np.ndarray:
         if g == 0:
