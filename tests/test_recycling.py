@@ -202,16 +202,15 @@ def test_the_rest_of_a_budget_at_the_last_epsilon_stays_recycled_when_that_holds
     the 10-d Gaussian of ``benchmarks/accuracy.py`` at 1.4e6 (ESS 392 recycled, 249 joined)."""
     from abcspark.algorithms import sequential
 
-    joins = []
+    merged, joins = sequential.merged, []
 
     def lopsided(last, new):
-        joined = sequential_merged(last, new)
+        joined = merged(last, new)
         weights = np.full(len(joined), 1e-6)
         weights[0] = 1.0
         joins.append(len(joined))
         return joined.assign(weight=weights / weights.sum())
 
-    sequential_merged = sequential.merged
     monkeypatch.setattr(sequential, "merged", lopsided)
     posterior = budgeted(n_particles=1000, max_simulations=19_000).run(
         OBSERVED, seed=1, checkpoint=str(tmp_path)
