@@ -276,10 +276,15 @@ def auto_batch_size(n_target: int, cap: float, budget: Optional[float] = None) -
     """
     size = min(1000, max(10, n_target // 10))
     if budget is not None:
-        size = max(size, min(math.ceil(budget / MAX_BATCHES), MAX_BATCH_SIZE))
+        size = max(size, batch_floor(budget))
     if math.isfinite(cap):
         size = min(size, max(1, int(cap) // 20))
     return size
+
+
+def batch_floor(budget: float) -> int:
+    """The smallest batch that runs ``budget`` simulations in ``MAX_BATCHES`` batches."""
+    return min(math.ceil(budget / MAX_BATCHES), MAX_BATCH_SIZE)
 
 
 def _finite_pilot(stats: np.ndarray, what: str) -> np.ndarray:

@@ -63,7 +63,7 @@ def one_run(budget: int, batch_size: Optional[int]) -> dict:
 
 
 def one_rejection(n_simulations: int, batch_size: Optional[int]) -> dict:
-    """One rejection run of ``n_simulations`` at epsilon 0.01: its batches and seconds."""
+    """One rejection run of ``n_simulations`` at epsilon 0.001: its batches and seconds."""
     model = NormalMean()
     rejection = RejectionABC(model.prior, model, batch_size=batch_size, engine="numpy")
     started = time.perf_counter()

@@ -125,7 +125,7 @@ def test_a_large_fixed_number_of_simulations_runs_in_at_most_max_batches(monkeyp
     batches of 10,000, not 1e6 of 1,000). With 100 in force, 200,000 simulations run in 100
     batches of 2,000, past the tenth's cap of 1,000; 20,000 keep batches of 1,000 (the floor,
     200, is below the tenth), so no budget up to 1e8 changes with 1e5 in force."""
-    monkeypatch.setattr("abcspark.algorithms.rejection.MAX_BATCHES", 100)
+    monkeypatch.setattr("abcspark.problem.MAX_BATCHES", 100)
     for n_simulations, batch_size in ((200_000, 2000), (20_000, 1000)):
         post = rejection().run([0.5], epsilon=0.5, n_simulations=n_simulations, seed=2)
         assert post.metadata["settings"]["batch_size"] == batch_size

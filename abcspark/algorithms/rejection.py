@@ -15,7 +15,7 @@ from abcspark.callbacks import Callback, Callbacks
 from abcspark.history import GenerationRecord
 from abcspark.posterior import Posterior
 from abcspark.priors import Prior
-from abcspark.problem import MAX_BATCH_SIZE, MAX_BATCHES, Problem, auto_batch_size
+from abcspark.problem import Problem, auto_batch_size, batch_floor
 from abcspark.rng import check_seed
 from abcspark.sampling import BudgetExhausted, Sample, sample_best, sample_until
 from abcspark.validation import positive_int, rejection_mode
@@ -247,8 +247,7 @@ class RejectionABC(Algorithm):
         """The given batch size, or one that follows from the work (see auto_batch_size)."""
         if self.problem.batch_size is None:
             if n_simulations is not None:  # a fixed budget: only its granularity matters
-                tenth = max(1, min(1000, n_simulations // 10))  # in MAX_BATCHES at most
-                return min(max(tenth, math.ceil(n_simulations / MAX_BATCHES)), MAX_BATCH_SIZE)
+                return max(1, min(1000, n_simulations // 10), batch_floor(n_simulations))
             return auto_batch_size(n_target, budget)
         if n_simulations is not None and n_simulations < self.problem.batch_size:
             raise ValueError(
