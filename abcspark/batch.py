@@ -83,6 +83,13 @@ class BatchTask:
     sample_batches: int = 0
     store: Optional[str] = None
 
+    def simulated_after(self, batch: int, index: int) -> int:
+        """How many of ``batch``'s proposals after proposal ``index`` it simulated (redrawn)."""
+        theta = self.proposal.sample(self.batch_size, batch_rng(self.seed, self.generation, batch))
+        return int(
+            np.count_nonzero(self.in_support(np.asarray(theta, dtype=np.float64))[index + 1 :])
+        )
+
     def run(self, batch: int) -> pd.DataFrame:
         """Run one batch; return its kept particles and one tally row (``index == TALLY``)."""
         return pd.DataFrame(self.columns(batch))

@@ -36,6 +36,9 @@ class GenerationRecord:
         nothing but the bill.
     seconds : float
         Wall time of the generation.
+    n_after_last : int
+        Of ``n_simulations``, those that ran after the generation's last particle in its
+        batch (the batch was simulated whole): they too count for nothing but the bill.
     """
 
     generation: int
@@ -47,6 +50,7 @@ class GenerationRecord:
     n_failed: int
     n_discarded: int
     seconds: float
+    n_after_last: int = 0
 
     @classmethod
     def of(
@@ -63,6 +67,7 @@ class GenerationRecord:
             n_failed=sample.n_failed,
             n_discarded=sample.n_discarded,
             seconds=seconds,
+            n_after_last=sample.n_after_last,
         )
 
     def describe(self) -> str:
@@ -86,7 +91,8 @@ class GenerationRecord:
             If fields are missing or unknown; the message names them.
         """
         expected = {f.name for f in fields(cls)}
-        missing, unknown = expected - set(document), set(document) - expected
+        optional = {"n_after_last"}  # not in the records of abcspark before 2026-12-03
+        missing, unknown = expected - set(document) - optional, set(document) - expected
         if missing or unknown:
             raise ValueError(
                 f"a generation record must have the fields {sorted(expected)} (got "

@@ -18,7 +18,6 @@ is the same on every engine too.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass, replace
 from typing import Any, List, Optional
@@ -26,13 +25,9 @@ from typing import Any, List, Optional
 import numpy as np
 import pandas as pd
 
-from abcspark.batch import SimulationError
+from abcspark.batch import BatchTask
 from abcspark.rows import sampled, sampled_statistics, split
-
-log = logging.getLogger("abcspark")
-
-MIN_IN_SUPPORT = 1e-4
-"""Below this share of proposals inside the prior's support (after 100 batches) a run stops."""
+from abcspark.sample_checks import check_failures, check_support
 
 
 class BudgetExhausted(ValueError):
@@ -59,6 +54,8 @@ class Sample:
         Simulator calls in batches that ran past the cut.
     stop : {'complete', 'budget', 'hopeless'}
         Why the generation ended (see the module's docstring).
+    n_after_last : int
+        Of ``n_simulations``, those after the ``n``-th particle in its batch (``complete``).
     statistics_sample : ndarray, shape (m, k), optional
         Statistics of every finite simulation of the sample batches up to the cut.
     """
@@ -70,6 +67,7 @@ class Sample:
     acceptance_rate: float
     n_discarded: int = 0
     stop: str = "complete"
+    n_after_last: int = 0
     statistics_sample: Optional[np.ndarray] = None
 
 
@@ -86,6 +84,7 @@ def sample_until(
     give_up_below: Optional[int] = None,
     epsilon: float = np.inf,
     sample_batches: int = 0,
+    task: Optional[BatchTask] = None,
 ) -> Sample:
     """Run rounds of batches until ``n_accept`` particles are kept or ``budget`` is spent.
 
@@ -101,6 +100,7 @@ def sample_until(
     It is cut as ``hopeless`` when even an optimistic rate cannot find ``give_up_below``
     particles (default ``n_accept``; 0: never) in the budget. Batches below ``sample_batches``
     also send simulations beyond ``epsilon``: those up to the cut are ``statistics_sample``.
+    With the ``task``, the simulations after the ``n``-th particle are ``n_after_last``.
 
     Raises
     ------
@@ -117,12 +117,12 @@ def sample_until(
         if next_batch:
             least = n_accept if give_up_below is None else give_up_below
             if (cut := _cut(particles, tallies, n_accept, budget, least)) is not None:
-                found = _sample(particles, tallies, cut, n_accept, batch_size)
+                found = _sample(particles, tallies, cut, n_accept, batch_size, task)
                 if not sample_batches:
                     return found
                 last = int(found.particles["batch"].max()) if len(found.particles) else -1
                 return replace(found, statistics_sample=sampled_statistics(samples, last))
-            _check_support(simulated, next_batch * batch_size)
+            check_support(simulated, next_batch * batch_size)
         n_batches = _round_size(
             n_accept - accepted,
             max(accepted, 1) / (next_batch * batch_size) if next_batch else rate_guess,
@@ -147,7 +147,7 @@ def sample_until(
         accepted += len(kept)
         simulated += int(tally["n_simulated"].sum())
         failed += int(tally["n_failed"].sum())
-        _check_failures(failed, simulated, max_failed_share, description)
+        check_failures(failed, simulated, max_failed_share, description)
 
 
 def _round_size(
@@ -224,6 +224,7 @@ def _sample(
     cut: tuple,
     n_accept: int,
     batch_size: int,
+    task: Optional[BatchTask],
 ) -> Sample:
     position, stop = cut
     tally = pd.concat(tallies).sort_values("batch", kind="mergesort")
@@ -232,43 +233,19 @@ def _sample(
     within = ordered[ordered["batch"] <= last]
     used = tally.iloc[: position + 1]
     n_simulations = int(used["n_simulated"].sum())
+    kept = within.head(n_accept).reset_index(drop=True)
+    after = 0
+    if stop == "complete" and task is not None and len(kept):
+        after = task.simulated_after(last, int(kept["index"].iloc[-1]))
     return Sample(
-        particles=within.head(n_accept).reset_index(drop=True),
+        particles=kept,
         n_proposals=(last + 1) * batch_size,
         n_simulations=n_simulations,
         n_failed=int(used["n_failed"].sum()),
         acceptance_rate=len(within) / max(n_simulations, 1),
         n_discarded=int(tally["n_simulated"].sum()) - n_simulations,
+        n_after_last=after,
         stop=stop,
-    )
-
-
-def _check_support(simulated: int, proposed: int) -> None:
-    """Stop a proposal that (almost) never lands inside the prior's support."""
-    if proposed >= 100_000 and simulated < MIN_IN_SUPPORT * proposed:
-        raise ValueError(
-            f"the proposals must fall inside the prior's support (got {simulated:,} of "
-            f"{proposed:,}); the kernel is too wide for a prior with many bounded parameters: "
-            "use kernel='olcm' or a GaussianKernel with a smaller scale, or reparameterise "
-            "bounded parameters to unbounded ones."
-        )
-
-
-def _check_failures(failed: int, simulated: int, limit: float, what: str) -> None:
-    """Warn when half of ``limit`` of the simulations failed, stop when ``limit`` did."""
-    if simulated < 1000 or failed <= 0.5 * limit * simulated:
-        return
-    share = f"{failed / simulated:.1%} of {simulated:,} simulations failed and were skipped"
-    advice = (
-        "a vectorized simulator that raises fails its whole batch: return NaN rows for the "
-        "parameters that fail instead, or fix the simulator"
-    )
-    if failed <= limit * simulated:
-        log.warning("%s: %s; %s.", what, share, advice)
-        return
-    raise SimulationError(
-        f"the share of failed simulations must stay within max_failed_share={limit} (got "
-        f"{share} in {what}); {advice}, or raise max_failed_share."
     )
 
 

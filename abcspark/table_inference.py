@@ -144,12 +144,13 @@ class TableRejectionABC:
             particles = search.merge(self.candidates(search, "long", n_batches).toPandas())
         _check_found(particles, epsilon, n_samples, n_batches * self.table.batch_size)
         last = int(particles["batch"].max()) + 1 if until else n_batches
-        within = self._within(particles, search, last - 1) if until else None
+        within, after = self._within(particles, search, last - 1) if until else (None, 0)
         if last not in self._counts:  # a table's batches never change: count them once
             self._counts[last] = totals(self.table, last)
         reached = epsilon if n_samples is None or until else None  # else the largest kept
         size = self.table.batch_size
-        generation = record(particles, reached, last, size, self._counts[last], started, within)
+        counts = (*self._counts[last], after)
+        generation = record(particles, reached, last, size, counts, started, within)
         mode = "until" if until else ("quantile" if epsilon is None else "budget")
         stopping = dict(epsilon=epsilon, n_samples=n_samples, n_simulations=n_batches * size)
         return table_posterior(
@@ -235,11 +236,12 @@ class TableRejectionABC:
             self._fitted[n_batches] = self.distance.fit(rows[self.table.statistics].to_numpy())
         return self._fitted[n_batches]
 
-    def _within(self, particles: pd.DataFrame, search: Search, last: int) -> int:
-        """Rows within epsilon in batches up to ``last``, the one of the last particle.
+    def _within(self, particles: pd.DataFrame, search: Search, last: int) -> tuple:
+        """Rows within epsilon in batches up to ``last``, the one of the last particle, and the
+        rows of ``last`` after that particle (its ``n_after_last``; two jobs).
 
         The until mode's acceptance rate counts them all, as RejectionABC's does: the kept
-        particles before ``last``, and every row within epsilon in ``last`` (one job).
+        particles before ``last``, and every row within epsilon in ``last``.
         """
         every = replace(search, k=None)
         columns = [*self.table.names, *self.table.statistics]
@@ -248,7 +250,9 @@ class TableRejectionABC:
         found = rows.select("batch", "index", *columns).mapInPandas(
             every.frames, every.schema("long", columns)
         )
-        return int((particles["batch"] < last).sum()) + found.count()
+        mine = int(particles["index"][particles["batch"] == last].max())
+        after = rows.where(rows["index"] > mine).count()
+        return int((particles["batch"] < last).sum()) + found.count(), after
 
     def _batches(self, n_simulations: Optional[int]) -> int:
         if n_simulations is None:

@@ -58,9 +58,11 @@ def record(
 
     Without ``epsilon`` it is the largest distance kept (the quantile mode's); ``n_within``
     counts the rows within epsilon in those batches when more than the particles are.
+    ``counts`` are the batches' simulations and failures, and the until mode's rows after the
+    last particle in its batch.
     """
     reached = float(particles["distance"].max()) if epsilon is None else float(epsilon)
-    n_simulated, n_failed = counts
+    n_simulated, n_failed, n_after_last = counts
     within = len(particles) if n_within is None else n_within
     log.info(
         "TableRejectionABC: %d particles of %d simulations (epsilon %.4g) in %.1f s",
@@ -79,6 +81,7 @@ def record(
         n_failed=n_failed,
         n_discarded=0,
         seconds=time.perf_counter() - started,
+        n_after_last=n_after_last,
     )
 
 
@@ -101,6 +104,7 @@ def table_posterior(
         engine="spark",
         n_simulations=generation.n_simulations,
         n_discarded=0,
+        n_after_last=generation.n_after_last,
         n_failed=generation.n_failed,
         distance=distance.to_dict() if hasattr(distance, "to_dict") else None,
         observed=np.asarray(observed, dtype=np.float64).tolist(),
@@ -180,9 +184,8 @@ class Neighbours:
         rows = self.frame.where(self.frame[self.id_column] == key).toPandas()
         if self._counts is None:
             self._counts = totals(self.table, self._n_batches)
-        generation = record(
-            rows, None, self._n_batches, self.table.batch_size, self._counts, started
-        )
+        counts = (*self._counts, 0)
+        generation = record(rows, None, self._n_batches, self.table.batch_size, counts, started)
         return table_posterior(
             self.table,
             rows,

@@ -20,6 +20,7 @@ METRICS = (
     "n_simulations",
     "n_proposals",
     "n_discarded",
+    "n_after_last",
     "n_failed",
     "seconds",
 )

@@ -8,9 +8,10 @@ measures that version)::
 For every model of the accuracy benchmark, budget B and seed, it runs ``PMCABC`` at its
 defaults with ``max_simulations=B`` (``N_PARTICLES`` as in ``accuracy.py``) and prints, as
 a share of B: the simulations that count toward the posterior (``kept``), those run but not
-counted (``wasted``: batches past the cut, dropped generations), and those left unspent; and
-the final epsilon, the generations and the stop reason. The means per model and budget end
-the output as a markdown table.
+counted (``wasted``: batches past the cut, the rest of the batch after a generation's last
+particle, dropped generations; ``after_last``: the second of these), and those left
+unspent; and the final epsilon, the generations and the stop reason. The means per model
+and budget end the output as a table.
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ def one_run(model_name: str, budget: int, seed: int) -> dict:
     )
     posterior = pmc.run(model.observed(0), seed=seed)
     meta = posterior.metadata
-    used, wasted = meta["n_simulations"], meta["n_discarded"]
+    used, wasted = meta["n_simulations"], meta["n_discarded"] + meta["n_after_last"]
     return {
         "model": model_name,
         "budget": budget,
         "seed": seed,
         "kept": (used - wasted) / budget,
         "wasted": wasted / budget,
+        "after_last": meta["n_after_last"] / budget,
         "unspent": max(budget - used, 0) / budget,
         "epsilon": posterior.epsilon,
         "generations": len(posterior.history),
@@ -72,7 +74,7 @@ def main() -> None:
                 rows.append(one_run(model, budget, seed))
                 print(rows[-1], flush=True)
     table = pd.DataFrame(rows).groupby(["model", "budget"])
-    means = table[["kept", "wasted", "unspent", "epsilon", "generations"]].mean()
+    means = table[["kept", "wasted", "after_last", "unspent", "epsilon", "generations"]].mean()
     means["stops"] = table["stop"].agg(lambda s: ", ".join(sorted(set(s))))
     print(means.round(3).to_string())
 

@@ -39,7 +39,8 @@ only_mutate = [
     "abcspark/continuous.py", "abcspark/posterior.py", "abcspark/distributions.py",
     "abcspark/priors.py", "abcspark/discrete.py", "abcspark/multivariate.py",
     "abcspark/algorithms/sequential.py", "abcspark/algorithms/rejection.py",
-    "abcspark/adjustment.py", "abcspark/sampling.py", "abcspark/budget.py",
+    "abcspark/adjustment.py", "abcspark/sampling.py", "abcspark/sample_checks.py",
+    "abcspark/budget.py",
 ]
 # Lines that hold nothing but error-message text (a string literal alone on its line, or a
 # one-line raise with its message): mutating their wording only tests the wording.
@@ -106,7 +107,7 @@ stage 2 "abcspark.continuous.*" "${P}__init__*" "${P}mean*" "${P}cov*" "${P}std*
     "${P}quantile*" "${P}credible_interval*" "${P}summary*"
 stage 3 "abcspark.distributions.*" "abcspark.priors.*" "abcspark.discrete.*" \
     "abcspark.multivariate.*" "abcspark.adjustment.*"
-stage 4 "abcspark.sampling.*"
+stage 4 "abcspark.sampling.*" "abcspark.sample_checks.*"
 stage 5 "abcspark.algorithms.sequential.*" "abcspark.algorithms.rejection.*"
 stage 6 "abcspark.budget.*"
 

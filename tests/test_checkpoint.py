@@ -323,3 +323,14 @@ def test_a_failed_run_releases_its_lock_at_once(tmp_path):
         pmc(generations=2).run(OBSERVED, seed=5, checkpoint=str(tmp_path))
     # The traceback is still held (as Jupyter holds the last one), and with it the checkpoint.
     assert failed.traceback and not (tmp_path / "lock.json").exists()
+
+
+def test_a_record_saved_before_n_after_last_reads_with_it_zero():
+    """A checkpoint written before 2026-12-03 has no ``n_after_last``: it reads as 0, and a
+    record missing any other field is refused with the fields named."""
+    saved = RECORD.to_dict()
+    del saved["n_after_last"]
+    assert GenerationRecord.from_dict(saved) == RECORD
+    del saved["ess"]
+    with pytest.raises(ValueError, match=r"missing \['ess'\].*another version of abcspark"):
+        GenerationRecord.from_dict(saved)

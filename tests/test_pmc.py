@@ -188,6 +188,7 @@ def test_history_and_stop_on_min_epsilon():
         "n_failed",
         "n_discarded",
         "seconds",
+        "n_after_last",
     ]
     assert posterior.metadata["stop_reason"] == "min_epsilon"
     assert history["epsilon"].iloc[-1] == 0.3 and (history["epsilon"].iloc[1:-1] > 0.3).all()
@@ -240,6 +241,27 @@ def test_rounds_are_sized_from_the_expected_rate_and_do_not_change_the_result():
     assert (history["n_proposals"] % 100 == 0).all()
     assert (history["n_simulations"] <= history["n_proposals"]).all()
     assert history["n_simulations"].iloc[0] == history["n_proposals"].iloc[0]  # prior: all in
+
+
+def test_the_simulations_after_the_last_particle_are_what_its_batch_ran_after_it():
+    """The simulator records every parameter it is given: the last generation's last particle
+    (batch order) is found in its batch's call, and the rows of that call after it are the
+    generation's ``n_after_last``; the total still equals every call."""
+    calls = []
+
+    def recorded(theta, rng):
+        calls.append(theta.copy())
+        return MODEL(theta, rng)
+
+    pmc = PMCABC(MODEL.prior, recorded, n_particles=100, generations=3, engine="numpy")
+    posterior = pmc.run(OBSERVED, seed=2)
+    history, meta = posterior.history, posterior.metadata
+    last = posterior.samples.to_numpy()[-1]
+    ((call, row),) = [(i, r) for i, c in enumerate(calls) for r in np.flatnonzero(c == last)]
+    assert history["n_after_last"].iloc[-1] == len(calls[call]) - 1 - row > 0
+    assert meta["n_after_last"] == history["n_after_last"].sum()
+    assert history["n_after_last"].iloc[0] == 0  # 100 prior draws in 10 whole batches
+    assert sum(map(len, calls)) == meta["n_simulations"] + meta["n_driver_simulations"]
 
 
 @pytest.mark.parametrize("budget", [1000, 3000, 6000, 20_000])

@@ -16,10 +16,9 @@ import pytest
 from abcspark.batch import SimulationError
 from abcspark.budget import budget_message, epsilon_for_rate, fit_budget, merged, within
 from abcspark.rows import concat, keep_best, particle_columns
+from abcspark.sample_checks import check_failures, check_support
 from abcspark.sampling import (
     Sample,
-    _check_failures,
-    _check_support,
     _hopeless,
     _round_size,
     sample_best,
@@ -218,15 +217,15 @@ def test_sample_best_rate_over_a_single_simulation():
     assert got.acceptance_rate == 1.0
 
 
-# sampling._check_support ------------------------------------------------------------------------
+# sample_checks.check_support ------------------------------------------------------------------
 
 
 def test_support_check_starts_at_100_000_proposals():
-    """Kills _check_support #2 (``> 100_000``), #3 (``>= 100001``): 9 of 100,000 stops."""
-    _check_support(10, 100_000)  # a share of 1e-4 exactly is enough
-    _check_support(0, 99_999)
+    """Kills check_support #2 (``> 100_000``), #3 (``>= 100001``): 9 of 100,000 stops."""
+    check_support(10, 100_000)  # a share of 1e-4 exactly is enough
+    check_support(0, 99_999)
     with pytest.raises(ValueError, match=r"inside the prior's support \(got 9 of 100,000\)"):
-        _check_support(9, 100_000)
+        check_support(9, 100_000)
 
 
 # sampling._round_size ---------------------------------------------------------------------------
@@ -287,7 +286,7 @@ def test_hopeless_check_points(sims, n_accept, budget, expected):
     assert _hopeless(np.array(sims), np.zeros(2), n_accept, budget).tolist() == expected
 
 
-# sampling._check_failures -----------------------------------------------------------------------
+# sample_checks.check_failures -----------------------------------------------------------------
 
 ADVICE = (
     "a vectorized simulator that raises fails its whole batch: return NaN rows for the "
@@ -305,16 +304,16 @@ ADVICE = (
     ],
 )
 def test_failures_warn_from_half_the_limit(caplog, failed, simulated, warned):
-    """Kills _check_failures #1, #4-#7, #9-#11 (the thresholds), #12-#21 (the warning)."""
-    _check_failures(failed, simulated, 0.5, "gen 3")
+    """Kills check_failures #1, #4-#7, #9-#11 (the thresholds), #12-#21 (the warning)."""
+    check_failures(failed, simulated, 0.5, "gen 3")
     expected = [f"gen 3: {warned} simulations failed and were skipped; {ADVICE}."]
     assert caplog.messages == (expected if warned else [])
 
 
 def test_failures_stop_past_the_limit():
-    """Kills _check_failures #2, #3 (1,000 simulations are enough to judge)."""
+    """Kills check_failures #2, #3 (1,000 simulations are enough to judge)."""
     with pytest.raises(SimulationError, match=r"max_failed_share=0.5 \(got 50.1% of 1,000 "):
-        _check_failures(501, 1000, 0.5, "gen 3")
+        check_failures(501, 1000, 0.5, "gen 3")
 
 
 # sampling.sample_until (with _cut and _sample) -------------------------------------------------
@@ -348,6 +347,36 @@ def test_rounds_grow_by_the_measured_rate_and_cut_at_the_nth_particle():
     pd.testing.assert_frame_equal(got.particles, frame(kept, [b / 100 for b in kept]))
     assert (got.n_proposals, got.n_simulations, got.n_failed, got.n_discarded) == (130, 130, 0, 10)
     assert (got.acceptance_rate, got.stop) == (12 / 130, "complete")
+
+
+class Redraws:
+    """A stand-in task: what ``simulated_after`` was asked, and 7 for any batch's answer."""
+
+    def __init__(self):
+        self.asked = []
+
+    def simulated_after(self, batch, index):
+        self.asked.append((batch, index))
+        return 7
+
+
+def test_the_simulations_after_the_nth_particle_are_asked_of_its_batch():
+    """Three particles a batch (indices 0-2): the 5th is batch 1's index 1, so the task is
+    asked for batch 1 after proposal 1, and its answer is ``n_after_last``. A generation the
+    budget ends has no n-th particle: nothing is asked and it is 0; so without a task."""
+    engine = Scripted(lambda b: (10, 0, [0.1, 0.2, 0.3]))
+    task = Redraws()
+    got = sample_until(engine, None, 5, 10, math.inf, 0.3, task=task)
+    assert (task.asked, got.n_after_last, got.n_simulations, got.stop) == (
+        [(1, 1)],
+        7,
+        20,
+        "complete",
+    )
+    short = Redraws()
+    got = sample_until(Scripted(lambda b: (10, 0, [0.1])), None, 5, 10, 30, 0.1, task=short)
+    assert (short.asked, got.n_after_last, got.stop) == ([], 0, "budget")
+    assert sample_until(engine, None, 5, 10, math.inf, 0.3).n_after_last == 0
 
 
 def test_a_round_after_an_empty_one_uses_at_least_one_particle():

@@ -191,3 +191,22 @@ def test_user_distance_with_wrong_shape_fails_in_the_dry_run():
 def test_default_distance_is_euclidean():
     abc = RejectionABC(MODEL.prior, MODEL, engine="numpy")
     assert isinstance(abc.problem.distance, Euclidean)
+
+
+def test_rejection_reports_the_simulations_its_last_batch_ran_after_the_last_sample():
+    """``n_samples`` within epsilon: the simulator's own record of its last call holds the
+    last sample and, after it, exactly ``n_after_last`` rows."""
+    calls = []
+
+    def recorded(theta, rng):
+        calls.append(theta.copy())
+        return MODEL(theta, rng)
+
+    posterior = RejectionABC(MODEL.prior, recorded, engine="numpy").run(
+        OBSERVED, epsilon=0.5, n_samples=200, seed=4
+    )
+    last = posterior.samples.to_numpy()[-1]
+    ((call, row),) = [(i, r) for i, c in enumerate(calls) for r in np.flatnonzero(c == last)]
+    after = len(calls[call]) - 1 - row
+    assert posterior.history["n_after_last"].tolist() == [after]
+    assert posterior.metadata["n_after_last"] == after > 0

@@ -269,6 +269,7 @@ class APMCABC(SequentialABC):
                 f"abcspark {self.name} generation {g}",
                 max_failed_share=self.problem.max_failed_share,
                 give_up_below=0,  # every simulation is a particle: the budget alone ends it
+                task=task,
             )
         finally:
             run.engine.release(shared)

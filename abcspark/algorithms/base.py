@@ -64,6 +64,7 @@ class Algorithm:
             parallelism=engine.parallelism,
             n_simulations=int((history["n_simulations"] + history["n_discarded"]).sum()) + dropped,
             n_discarded=int(history["n_discarded"].sum()) + dropped,
+            n_after_last=int(history["n_after_last"].sum()),
             n_driver_simulations=self.problem.n_driver_simulations,
             distance=self.problem.fitted_distance,
             n_failed=int(history["n_failed"].sum()),

@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from abcspark.algorithms.base import Algorithm
+from abcspark.batch import BatchTask
 from abcspark.budget import budget_message
 from abcspark.callbacks import Callback, Callbacks
 from abcspark.history import GenerationRecord
@@ -192,7 +193,7 @@ class RejectionABC(Algorithm):
         shared = engine.share(task)
         try:
             sample = self._sample(
-                engine, shared, batch_size, max_simulations, n_samples, n_simulations, quantile
+                engine, shared, task, max_simulations, n_samples, n_simulations, quantile
             )
         finally:
             engine.release(shared)
@@ -222,7 +223,7 @@ class RejectionABC(Algorithm):
         self,
         engine: Any,
         shared: Any,
-        batch_size: int,
+        task: BatchTask,
         budget: int,
         n_samples: Optional[int],
         n_simulations: Optional[int],
@@ -234,14 +235,15 @@ class RejectionABC(Algorithm):
                 engine,
                 shared,
                 n_samples,
-                batch_size,
+                task.batch_size,
                 budget,
                 description=self.name,
                 max_failed_share=self.problem.max_failed_share,
+                task=task,
             )
-        n_batches = math.ceil(n_simulations / batch_size)
-        best = math.ceil(quantile * n_batches * batch_size) if quantile else None
-        return sample_best(engine, shared, n_batches, best, batch_size, self.name)
+        n_batches = math.ceil(n_simulations / task.batch_size)
+        best = math.ceil(quantile * n_batches * task.batch_size) if quantile else None
+        return sample_best(engine, shared, n_batches, best, task.batch_size, self.name)
 
     def _batch_size(self, n_target: int, n_simulations: Optional[int], budget: int) -> int:
         """The given batch size, or one that follows from the work (see auto_batch_size)."""
@@ -277,4 +279,5 @@ def _record(sample: Sample, epsilon: Optional[float], seconds: float) -> Generat
         n_failed=sample.n_failed,
         n_discarded=sample.n_discarded,
         seconds=seconds,
+        n_after_last=sample.n_after_last,
     )

@@ -255,8 +255,7 @@ class SequentialABC(Algorithm):
 
     def _sample(self, g: int, proposal: Any, epsilon: float, n_particles: int, run: Run) -> Sample:
         rate = forecast_rate(run.records, run.population, epsilon)
-        # Cut as hopeless only if it cannot even reach the particles that keep it; one sized to
-        # the budget (another size than n_particles) runs to the end whatever it finds.
+        # Hopeless only below the particles that keep it; one sized to the budget runs to its end.
         normal = g > 0 and n_particles == self.n_particles
         least = kept_from(run.records[-1], self.n_particles)[0] if normal else 0
         task = self.problem.task(run.seed, g, proposal, epsilon, run.observed, run.distance)
@@ -275,6 +274,7 @@ class SequentialABC(Algorithm):
                 give_up_below=math.ceil(least),
                 epsilon=epsilon,
                 sample_batches=task.sample_batches,
+                task=task,
             )
         finally:
             run.engine.release(shared)
