@@ -149,8 +149,8 @@ class TableRejectionABC:
             self._counts[last] = totals(self.table, last)
         reached = epsilon if n_samples is None or until else None  # else the largest kept
         size = self.table.batch_size
-        counts = (*self._counts[last], after)
-        generation = record(particles, reached, last, size, counts, started, within)
+        counts = self._counts[last]
+        generation = record(particles, reached, last, size, counts, started, within, after)
         mode = "until" if until else ("quantile" if epsilon is None else "budget")
         stopping = dict(epsilon=epsilon, n_samples=n_samples, n_simulations=n_batches * size)
         return table_posterior(

@@ -53,16 +53,16 @@ def record(
     counts: tuple,
     started: float,
     n_within: Optional[int] = None,
+    n_after_last: int = 0,
 ) -> GenerationRecord:
     """The history row of a table rejection that used ``n_batches`` batches.
 
     Without ``epsilon`` it is the largest distance kept (the quantile mode's); ``n_within``
-    counts the rows within epsilon in those batches when more than the particles are.
-    ``counts`` are the batches' simulations and failures, and the until mode's rows after the
-    last particle in its batch.
+    counts the rows within epsilon in those batches when more than the particles are;
+    ``n_after_last`` the until mode's rows after the last particle in its batch.
     """
     reached = float(particles["distance"].max()) if epsilon is None else float(epsilon)
-    n_simulated, n_failed, n_after_last = counts
+    n_simulated, n_failed = counts
     within = len(particles) if n_within is None else n_within
     log.info(
         "TableRejectionABC: %d particles of %d simulations (epsilon %.4g) in %.1f s",
@@ -184,8 +184,9 @@ class Neighbours:
         rows = self.frame.where(self.frame[self.id_column] == key).toPandas()
         if self._counts is None:
             self._counts = totals(self.table, self._n_batches)
-        counts = (*self._counts, 0)
-        generation = record(rows, None, self._n_batches, self.table.batch_size, counts, started)
+        generation = record(
+            rows, None, self._n_batches, self.table.batch_size, self._counts, started
+        )
         return table_posterior(
             self.table,
             rows,
