@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import List, Optional
 
 import numpy as np
@@ -83,7 +83,8 @@ class GenerationRecord:
 
     @classmethod
     def from_dict(cls, document: dict) -> GenerationRecord:
-        """A record from :meth:`to_dict`'s output.
+        """A record from :meth:`to_dict`'s output; a field with a default (added later, like
+        ``n_after_last``) may be missing and takes its default.
 
         Raises
         ------
@@ -91,7 +92,7 @@ class GenerationRecord:
             If fields are missing or unknown; the message names them.
         """
         expected = {f.name for f in fields(cls)}
-        optional = {"n_after_last"}  # not in the records of abcspark before 2026-12-03
+        optional = {f.name for f in fields(cls) if f.default is not MISSING}
         missing, unknown = expected - set(document) - optional, set(document) - expected
         if missing or unknown:
             raise ValueError(
