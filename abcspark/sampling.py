@@ -74,33 +74,31 @@ class Sample:
 def sample_until(
     engine: Any,
     shared: Any,
+    task: BatchTask,
     n_accept: int,
-    batch_size: int,
     budget: float,
     rate_guess: float = 1.0,
     description: str = "",
     first_round: float = 1.0,
     max_failed_share: float = 1.0,
     give_up_below: Optional[int] = None,
-    epsilon: float = np.inf,
-    sample_batches: int = 0,
-    task: Optional[BatchTask] = None,
 ) -> Sample:
-    """Run rounds of batches until ``n_accept`` particles are kept or ``budget`` is spent.
+    """Run rounds of ``task``'s batches until ``n_accept`` particles are kept or ``budget`` spent.
 
-    A round is sized from the particles still wanted and the rate of particles per proposal
-    seen so far, capped so that it cannot spend more than the budget left. Round sizes never
-    depend on the engine, so even ``n_discarded`` is the same on every engine. The first
-    round, at ``rate_guess``, aims at ``first_round`` times the need: 1 where the guess cannot
-    be too low (the prior, or a guess of 1), less where it is a forecast, since a round that
-    overshoots wastes what it ran past the cut. Later rounds run at the measured rate and aim
-    at the need, at most four times the batches so far; one that falls short is followed by
-    another. Aimed 5% over the need, they ran twice as many simulations past the cut.
+    ``shared`` is the engine's handle of ``task`` (``engine.share(task)``). A round is sized
+    from the particles still wanted and the rate of particles per proposal seen so far, capped
+    so that it cannot spend more than the budget left. Round sizes never depend on the engine,
+    so even ``n_discarded`` is the same on every engine. The first round, at ``rate_guess``,
+    aims at ``first_round`` times the need: 1 where the guess cannot be too low (the prior, or
+    a guess of 1), less where it is a forecast, since a round that overshoots wastes what it
+    ran past the cut. Later rounds run at the measured rate and aim at the need, at most four
+    times the batches so far; one that falls short is followed by another. Aimed 5% over the
+    need, they ran twice as many simulations past the cut.
 
     It is cut as ``hopeless`` when even an optimistic rate cannot find ``give_up_below``
-    particles (default ``n_accept``; 0: never) in the budget. Batches below ``sample_batches``
-    also send simulations beyond ``epsilon``: those up to the cut are ``statistics_sample``.
-    With the ``task``, the simulations after the ``n``-th particle are ``n_after_last``.
+    particles (default ``n_accept``; 0: never) in the budget. The task's batches below its
+    ``sample_batches`` also send simulations beyond its epsilon: those up to the cut are
+    ``statistics_sample``.
 
     Raises
     ------
@@ -113,12 +111,13 @@ def sample_until(
     tallies: List[pd.DataFrame] = []
     samples: List[pd.DataFrame] = []
     accepted = simulated = failed = next_batch = 0
+    batch_size = task.batch_size
     while True:
         if next_batch:
             least = n_accept if give_up_below is None else give_up_below
             if (cut := _cut(particles, tallies, n_accept, budget, least)) is not None:
-                found = _sample(particles, tallies, cut, n_accept, batch_size, task)
-                if not sample_batches:
+                found = _sample(particles, tallies, cut, n_accept, task)
+                if not task.sample_batches:
                     return found
                 last = int(found.particles["batch"].max()) if len(found.particles) else -1
                 return replace(found, statistics_sample=sampled_statistics(samples, last))
@@ -138,11 +137,11 @@ def sample_until(
             None,
             f"{description} batches {next_batch}-{next_batch + n_batches - 1}",
         )
-        kept, tally = split(rows, epsilon)
+        kept, tally = split(rows, task.epsilon)
         particles.append(kept)
         tallies.append(tally)
-        if sample_batches:
-            samples.append(sampled(rows, sample_batches))
+        if task.sample_batches:
+            samples.append(sampled(rows, task.sample_batches))
         next_batch += n_batches
         accepted += len(kept)
         simulated += int(tally["n_simulated"].sum())
@@ -223,8 +222,7 @@ def _sample(
     tallies: List[pd.DataFrame],
     cut: tuple,
     n_accept: int,
-    batch_size: int,
-    task: Optional[BatchTask],
+    task: BatchTask,
 ) -> Sample:
     position, stop = cut
     tally = pd.concat(tallies).sort_values("batch", kind="mergesort")
@@ -235,11 +233,11 @@ def _sample(
     n_simulations = int(used["n_simulated"].sum())
     kept = within.head(n_accept).reset_index(drop=True)
     after = 0
-    if stop == "complete" and task is not None and len(kept):
+    if stop == "complete" and len(kept):
         after = task.simulated_after(last, int(kept["index"].iloc[-1]))
     return Sample(
         particles=kept,
-        n_proposals=(last + 1) * batch_size,
+        n_proposals=(last + 1) * task.batch_size,
         n_simulations=n_simulations,
         n_failed=int(used["n_failed"].sum()),
         acceptance_rate=len(within) / max(n_simulations, 1),

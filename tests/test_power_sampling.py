@@ -339,7 +339,7 @@ def test_rounds_grow_by_the_measured_rate_and_cut_at_the_nth_particle():
     and their bookkeeping), _sample #31, #33, #34, #56-#58 and _cut's batch-order sort when a
     round's batches come back in any order."""
     engine = Scripted(lambda b: (10, 0, [] if b == 10 else [b / 100]))
-    got = sample_until(engine, None, 12, 10, 10_000, 1.0, "gen 1")
+    got = sample_until(engine, None, Task(10), 12, 10_000, 1.0, "gen 1")
     assert [c[0] for c in engine.calls] == [range(0, 2), range(2, 10), range(10, 12), range(12, 14)]
     labels = ("0-1", "2-9", "10-11", "12-13")
     assert [c[2] for c in engine.calls] == [f"gen 1 batches {r}" for r in labels]
@@ -349,10 +349,12 @@ def test_rounds_grow_by_the_measured_rate_and_cut_at_the_nth_particle():
     assert (got.acceptance_rate, got.stop) == (12 / 130, "complete")
 
 
-class Redraws:
-    """A stand-in task: what ``simulated_after`` was asked, and 7 for any batch's answer."""
+class Task:
+    """A stand-in for a batch task: its batch size, epsilon and sample batches, and what
+    ``simulated_after`` was asked (7 for any batch)."""
 
-    def __init__(self):
+    def __init__(self, batch_size, epsilon=math.inf, sample_batches=0):
+        self.batch_size, self.epsilon, self.sample_batches = batch_size, epsilon, sample_batches
         self.asked = []
 
     def simulated_after(self, batch, index):
@@ -363,27 +365,37 @@ class Redraws:
 def test_the_simulations_after_the_nth_particle_are_asked_of_its_batch():
     """Three particles a batch (indices 0-2): the 5th is batch 1's index 1, so the task is
     asked for batch 1 after proposal 1, and its answer is ``n_after_last``. A generation the
-    budget ends has no n-th particle: nothing is asked and it is 0; so without a task."""
+    budget ends has no n-th particle: nothing is asked and it is 0."""
     engine = Scripted(lambda b: (10, 0, [0.1, 0.2, 0.3]))
-    task = Redraws()
-    got = sample_until(engine, None, 5, 10, math.inf, 0.3, task=task)
+    task = Task(10)
+    got = sample_until(engine, None, task, 5, math.inf, 0.3)
     assert (task.asked, got.n_after_last, got.n_simulations, got.stop) == (
         [(1, 1)],
         7,
         20,
         "complete",
     )
-    short = Redraws()
-    got = sample_until(Scripted(lambda b: (10, 0, [0.1])), None, 5, 10, 30, 0.1, task=short)
+    short = Task(10)
+    got = sample_until(Scripted(lambda b: (10, 0, [0.1])), None, short, 5, 30, 0.1)
     assert (short.asked, got.n_after_last, got.stop) == ([], 0, "budget")
-    assert sample_until(engine, None, 5, 10, math.inf, 0.3).n_after_last == 0
+
+
+def test_the_tasks_epsilon_and_sample_batches_sort_what_its_batches_send():
+    """Each batch sends distances 0.1 and 0.5 (as a sample batch sends all it simulated): only
+    0.1 is within the task's epsilon 0.25, so 2 particles take batches 0 and 1, and both of
+    batch 0's rows, below ``sample_batches=1``, are the statistics sample."""
+    engine = Scripted(lambda b: (10, 0, [0.1, 0.5]))
+    got = sample_until(engine, None, Task(10, epsilon=0.25, sample_batches=1), 2, math.inf)
+    pd.testing.assert_frame_equal(got.particles, frame([0, 1], [0.1, 0.1]))
+    assert got.statistics_sample.shape == (2, 0)
+    assert sample_until(engine, None, Task(10), 2, math.inf).statistics_sample is None
 
 
 def test_a_round_after_an_empty_one_uses_at_least_one_particle():
     """No particle in batch 0: the rate is taken as 1 / 10, so 2 / 0.1 / 10 -> 2 batches.
     Kills sample_until #61 (``max(accepted, 2)``) and _cut #29 (``fill_value=1``)."""
     engine = Scripted(lambda b: (10, 0, [0.5] if b else []))
-    got = sample_until(engine, None, 2, 10, math.inf)
+    got = sample_until(engine, None, Task(10), 2, math.inf)
     assert [c[0] for c in engine.calls] == [range(0, 1), range(1, 3)]
     pd.testing.assert_frame_equal(got.particles, frame([1, 2], [0.5, 0.5]))
     assert (got.n_simulations, got.n_discarded, got.stop) == (30, 0, "complete")
@@ -395,7 +407,7 @@ def test_rounds_are_capped_by_the_budget_left_and_the_share_in_support():
     simulations a batch = 2. The budget of 20 is reached exactly at batch 3. Kills
     sample_until #63-#68, #94, #15, #20 and _cut #37 (``cum_sims > budget``)."""
     engine = Scripted(lambda b: (5, 0, [] if b % 2 else [0.5]))
-    got = sample_until(engine, None, 4, 10, 20, 0.1)
+    got = sample_until(engine, None, Task(10), 4, 20, 0.1)
     assert [c[0] for c in engine.calls] == [range(0, 2), range(2, 4)]
     pd.testing.assert_frame_equal(got.particles, frame([0, 2], [0.5, 0.5]))
     assert (got.n_proposals, got.n_simulations, got.n_discarded) == (40, 20, 0)
@@ -407,17 +419,17 @@ def test_defaults_start_at_a_rate_of_one_and_aim_at_the_need():
     batches, of which 35 particles are kept. Kills sample_until #1-#3 (their defaults)
     and _sample #53-#55 (the particles), #67 (``max(n_simulations, 2)``, below)."""
     engine = Scripted(lambda b: (10, 0, np.arange(10) / 10))
-    got = sample_until(engine, None, 35, 10, math.inf)
+    got = sample_until(engine, None, Task(10), 35, math.inf)
     assert engine.calls == [(range(0, 4), None, " batches 0-3")]
     assert len(got.particles) == 35 and got.particles.index.tolist() == list(range(35))
     assert got.particles.columns.tolist() == ["batch", "index", "distance", "mu"]
-    single = sample_until(Scripted(lambda b: (1, 0, [0.0])), None, 1, 1, math.inf)
+    single = sample_until(Scripted(lambda b: (1, 0, [0.0])), None, Task(1), 1, math.inf)
     assert single.acceptance_rate == 1.0
 
 
 def hopeless(engine, **options):
     """No particle in batches of 1,000 simulations, 10 wanted within 16,000."""
-    return sample_until(engine, None, 10, 1000, 16_000, description="gen 0", **options)
+    return sample_until(engine, None, Task(1000), 10, 16_000, description="gen 0", **options)
 
 
 def test_a_hopeless_generation_stops_at_its_first_failing_check_point(caplog):
@@ -461,7 +473,7 @@ def test_failures_are_counted_across_rounds():
     (running totals) and #103-#110."""
     engine = Scripted(lambda b: (100, 60, []))
     with pytest.raises(SimulationError, match=r"\(got 60.0% of 2,500 simulations .* in gen 2\)"):
-        sample_until(engine, None, 10_000, 100, 10_000, 1.0, "gen 2", 0.05, 0.5)
+        sample_until(engine, None, Task(100), 10_000, 10_000, 1.0, "gen 2", 0.05, 0.5)
 
 
 def test_proposals_outside_the_support_stop_the_run():
@@ -471,4 +483,4 @@ def test_proposals_outside_the_support_stop_the_run():
     arguments)."""
     engine = Scripted(lambda b: (0, 0, []))
     with pytest.raises(ValueError, match=r"support \(got 0 of 128,000\)"):
-        sample_until(engine, None, 1, 1000, math.inf)
+        sample_until(engine, None, Task(1000), 1, math.inf)

@@ -262,14 +262,13 @@ class APMCABC(SequentialABC):
             return sample_until(
                 run.engine,
                 shared,
+                task,
                 n,
-                self.problem.batch_size,
                 self.max_simulations - run.n_used,
                 last.n_simulations / last.n_proposals if last else 1.0,  # the share in support
                 f"abcspark {self.name} generation {g}",
                 max_failed_share=self.problem.max_failed_share,
                 give_up_below=0,  # every simulation is a particle: the budget alone ends it
-                task=task,
             )
         finally:
             run.engine.release(shared)

@@ -234,12 +234,11 @@ class RejectionABC(Algorithm):
             return sample_until(
                 engine,
                 shared,
+                task,
                 n_samples,
-                task.batch_size,
                 budget,
                 description=self.name,
                 max_failed_share=self.problem.max_failed_share,
-                task=task,
             )
         n_batches = math.ceil(n_simulations / task.batch_size)
         best = math.ceil(quantile * n_batches * task.batch_size) if quantile else None

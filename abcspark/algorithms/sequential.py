@@ -264,17 +264,14 @@ class SequentialABC(Algorithm):
             return sample_until(
                 run.engine,
                 shared,
+                task,
                 n_particles,
-                self.problem.batch_size,
                 self.max_simulations - run.n_used,
                 rate,
                 f"abcspark {self.name} generation {g}",
                 first_round=1.0 if g == 0 else FORECAST_SHARE,
                 max_failed_share=self.problem.max_failed_share,
                 give_up_below=math.ceil(least),
-                epsilon=epsilon,
-                sample_batches=task.sample_batches,
-                task=task,
             )
         finally:
             run.engine.release(shared)
