@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import replace
+from functools import partial
 from typing import Any, Optional
 
 import numpy as np
@@ -238,21 +238,19 @@ class TableRejectionABC:
 
     def _within(self, particles: pd.DataFrame, search: Search, last: int) -> tuple:
         """Rows within epsilon in batches up to ``last``, the one of the last particle, and the
-        rows of ``last`` after that particle (its ``n_after_last``; two jobs).
+        rows of ``last`` after that particle (its ``n_after_last``); one job over ``last``.
 
         The until mode's acceptance rate counts them all, as RejectionABC's does: the kept
         particles before ``last``, and every row within epsilon in ``last``.
         """
-        every = replace(search, k=None)
         columns = [*self.table.names, *self.table.statistics]
         rows = self.table.simulations(last + 1)
-        rows = rows.where(rows["batch"] == last)
-        found = rows.select("batch", "index", *columns).mapInPandas(
-            every.frames, every.schema("long", columns)
-        )
+        rows = rows.where(rows["batch"] == last).select("batch", "index", *columns)
         mine = int(particles["index"][particles["batch"] == last].max())
-        after = rows.where(rows["index"] > mine).count()
-        return int((particles["batch"] < last).sum()) + found.count(), after
+        counts = rows.mapInPandas(partial(search.counts, mine), "within long, after long")
+        counts = counts.toPandas()
+        within = int((particles["batch"] < last).sum()) + int(counts["within"].sum())
+        return within, int(counts["after"].sum())
 
     def _batches(self, n_simulations: Optional[int]) -> int:
         if n_simulations is None:

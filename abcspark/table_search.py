@@ -19,7 +19,7 @@ kept are the first within ``epsilon`` in ``(batch, index)`` order: rejection ABC
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator, List, Optional
 
 import numpy as np
@@ -88,6 +88,20 @@ class Search:
             best = best if self.k is None else self._best(best)
             best.insert(0, self.id_column, self.ids[best.pop(OBSERVATION).to_numpy()])
             yield best
+
+    def counts(self, after: int, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        """A partition's rows within ``epsilon`` (every one, whatever ``k``) and its rows after
+        proposal ``after``, as one frame ``within, after``: the body of a ``mapInPandas``."""
+        n_after = 0
+
+        def counted() -> Iterator[pd.DataFrame]:
+            nonlocal n_after
+            for frame in frames:
+                n_after += int((frame["index"] > after).sum())
+                yield frame
+
+        within = sum(len(found) for found in replace(self, k=None).frames(counted()))
+        yield pd.DataFrame({"within": [within], "after": [n_after]})
 
     def _chunk(
         self, chunk: pd.DataFrame, bound: np.ndarray, near: List[np.ndarray]

@@ -76,3 +76,19 @@ def test_a_partition_keeps_at_most_k_rows_per_observation(monkeypatch):
     frames = [table.iloc[i : i + 100] for i in range(0, len(table), 100)]
     (found,) = list(search.frames(iter(frames)))
     assert found.groupby("id").size().tolist() == [K, K]  # though hundreds tie at the k-th
+
+
+@pytest.mark.parametrize("cells", [1, 10_000])
+def test_counts_are_every_row_within_epsilon_whatever_k_and_the_rows_after_an_index(
+    monkeypatch, cells
+):
+    """One partition in frames of 37 rows: within epsilon 2.5 of (2, 2) by a full count, not
+    the ``k`` kept, and the rows whose index is after 12 (7 of every 20, 210 of 600)."""
+    monkeypatch.setattr(table_search, "CELLS", cells)
+    table = rows()
+    search = Search(np.array([[2.0, 2.0]]), np.array([0]), ["s0", "s1"], Euclidean(), K, 2.5, False)
+    frames = [table.iloc[i : i + 37] for i in range(0, len(table), 37)]
+    (counts,) = list(search.counts(12, iter(frames)))
+    within = len(expected(table, search.observed, ["batch", "index"], 2.5)[0])
+    assert within > K
+    assert counts.to_dict("records") == [{"within": within, "after": 210}]
