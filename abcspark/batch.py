@@ -3,8 +3,8 @@
 A :class:`BatchTask` is everything an executor needs to run any batch of one generation. It
 is shipped once per generation (a broadcast on Spark) and run as ``task.run(batch)``, the same
 code in every engine, so the NumPy engine and both Spark paths give the same bits. Its output
-is the row format of :mod:`abcspark.rows`; :func:`run_batches` is the loop every engine runs
-over its share of batches.
+is the row format of :mod:`abcspark.rows`; :func:`abcspark.batch_loop.run_batches` is the loop
+every engine runs over its share of batches.
 """
 
 from __future__ import annotations
@@ -12,18 +12,20 @@ from __future__ import annotations
 import signal
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import pandas as pd
 
 from abcspark.rng import batch_rng
-from abcspark.rows import TALLY, concat, failure_columns, keep_best, particle_columns
+from abcspark.rows import particle_columns
 from abcspark.simulation_store import write_batch
 
 ON_ERROR = ("raise", "skip")
-ROWS_PER_FRAME = 10_000
-"""Rows gathered before an engine hands a frame on (Spark's Arrow batches hold 10,000)."""
+FINE_BATCH = 4
+"""A generation's later rounds run batches this many times smaller (see ``BatchTask.fine_from``)."""
+MIN_FINE_BATCH = 10
+"""Proposals in a fine batch at least (or ``batch_size``, if smaller): tiny batches cost time."""
 
 
 class SimulationError(ValueError):
@@ -64,6 +66,10 @@ class BatchTask:
         its statistics): the sample an adaptive distance is refitted on.
     store : str, optional
         Where every batch also writes all its simulations (:mod:`abcspark.simulation_store`).
+    fine_from : int, optional
+        Batches from this number on are fine: ``FINE_BATCH`` times smaller, at least
+        ``MIN_FINE_BATCH`` proposals. A generation's last particle lands in one of them, so
+        less of its batch is simulated after it.
     """
 
     seed: int
@@ -82,10 +88,22 @@ class BatchTask:
     keep_statistics: bool = False
     sample_batches: int = 0
     store: Optional[str] = None
+    fine_from: Optional[int] = None
+
+    def size(self, batch: int) -> int:
+        """Proposals in ``batch``."""
+        if self.fine_from is None or batch < self.fine_from:
+            return self.batch_size
+        return max(min(self.batch_size, MIN_FINE_BATCH), self.batch_size // FINE_BATCH)
+
+    def proposals(self, stop: int) -> int:
+        """Proposals in batches ``0, ..., stop - 1``."""
+        full = stop if self.fine_from is None else min(stop, self.fine_from)
+        return full * self.batch_size + (stop - full) * self.size(stop - 1)
 
     def simulated_after(self, batch: int, index: int) -> int:
         """How many of ``batch``'s proposals after proposal ``index`` it simulated (redrawn)."""
-        theta = self.proposal.sample(self.batch_size, batch_rng(self.seed, self.generation, batch))
+        theta = self.proposal.sample(self.size(batch), batch_rng(self.seed, self.generation, batch))
         return int(
             np.count_nonzero(self.in_support(np.asarray(theta, dtype=np.float64))[index + 1 :])
         )
@@ -116,7 +134,7 @@ class BatchTask:
         """
         with deadline(self.batch_timeout, f"batch {batch} of generation {self.generation}"):
             rng = batch_rng(self.seed, self.generation, batch)
-            theta = np.asarray(self.proposal.sample(self.batch_size, rng), dtype=np.float64)
+            theta = np.asarray(self.proposal.sample(self.size(batch), rng), dtype=np.float64)
             index = np.flatnonzero(self.in_support(theta))
             theta = theta[index]
             if self.vectorized:
@@ -246,53 +264,3 @@ class deadline:
             f"{self.what} ran longer than batch_timeout={self.seconds} s; the simulator may "
             "hang for some parameters: fix it, or raise batch_timeout."
         )
-
-
-def run_batches(
-    task: BatchTask,
-    batches: Iterator[int],
-    best: Optional[int],
-    guard: Optional[Callable[[], bool]] = None,
-) -> Iterator[pd.DataFrame]:
-    """Run batches in order; with ``best``, keep only the ``best`` particles seen so far.
-
-    A batch that raises ends the partition with a ``FAILED`` marker row instead of an
-    exception when ``guard()`` says so (on a retried Spark task: the error came back, so it
-    is deterministic and more retries would only repeat it).
-
-    Batches are gathered into frames of about ``ROWS_PER_FRAME`` rows: one pandas frame (and
-    one Arrow batch) per batch would cost more than a cheap simulator's batch. A top-k passes
-    its current ``best``-th distance to the next batches, which then keep only rows that can
-    still enter it, so quantile mode never frames the simulations it drops.
-    """
-    pieces: List[dict] = []
-    rows = particles = 0
-    bound = np.inf
-    distances = np.empty(0)
-    for batch in batches:
-        try:
-            columns = task.columns(batch, best, bound)
-        except Exception:
-            if guard is None or not guard():
-                raise
-            n_stats = len(task.observed) if task.keep_statistics else 0
-            pieces.append(failure_columns(task.names, batch, n_stats))
-            break
-        pieces.append(columns)
-        rows += len(columns["index"])
-        if best is None:
-            if rows >= ROWS_PER_FRAME:
-                yield concat(pieces)
-                pieces, rows = [], 0
-            continue
-        found = columns["distance"][columns["index"] != TALLY]
-        distances = np.concatenate([distances, found])
-        particles += len(found)
-        if len(distances) >= best:
-            bound = np.partition(distances, best - 1)[best - 1]
-            distances = distances[distances <= bound]
-        if particles > 2 * best + ROWS_PER_FRAME:
-            kept = keep_best(concat(pieces), best)
-            pieces, particles = [{c: kept[c].to_numpy() for c in kept}], best
-    if pieces:
-        yield concat(pieces) if best is None else keep_best(concat(pieces), best)

@@ -73,7 +73,6 @@ class Sample:
 
 def sample_until(
     engine: Any,
-    shared: Any,
     task: BatchTask,
     n_accept: int,
     budget: float,
@@ -85,20 +84,20 @@ def sample_until(
 ) -> Sample:
     """Run rounds of ``task``'s batches until ``n_accept`` particles are kept or ``budget`` spent.
 
-    ``shared`` is the engine's handle of ``task`` (``engine.share(task)``). A round is sized
-    from the particles still wanted and the rate of particles per proposal seen so far, capped
-    so that it cannot spend more than the budget left. Round sizes never depend on the engine,
-    so even ``n_discarded`` is the same on every engine. The first round, at ``rate_guess``,
-    aims at ``first_round`` times the need: 1 where the guess cannot be too low (the prior, or
-    a guess of 1), less where it is a forecast, since a round that overshoots wastes what it
-    ran past the cut. Later rounds run at the measured rate and aim at the need, at most four
-    times the batches so far; one that falls short is followed by another. Aimed 5% over the
-    need, they ran twice as many simulations past the cut.
+    A round is sized from the particles still wanted and the rate of particles per proposal
+    seen so far, capped so that it cannot spend more than the budget left. Round sizes never
+    depend on the engine, so even ``n_discarded`` is the same on every engine. The first
+    round, at ``rate_guess``, aims at ``first_round`` times the need: 1 where the guess cannot
+    be too low (the prior, or a guess of 1), less where it is a forecast, since a round that
+    overshoots wastes what it ran past the cut. Later rounds run at the measured rate and aim
+    at the need, at most four times the proposals so far; one that falls short is followed by
+    another. Aimed 5% over the need, they ran twice as many simulations past the cut. Later
+    rounds run fine batches (``BatchTask.fine_from``; not below the task's ``sample_batches``).
 
     It is cut as ``hopeless`` when even an optimistic rate cannot find ``give_up_below``
     particles (default ``n_accept``; 0: never) in the budget. The task's batches below its
     ``sample_batches`` also send simulations beyond its epsilon: those up to the cut are
-    ``statistics_sample``.
+    ``statistics_sample``. The task is shared with the engine for the generation.
 
     Raises
     ------
@@ -107,30 +106,36 @@ def sample_until(
     SimulationError
         If more than ``max_failed_share`` of the simulations failed (``on_error='skip'``).
     """
+    first = _round_size(n_accept, rate_guess, budget, 1.0, task.batch_size, 0, first_round)
+    task = replace(task, fine_from=max(first, task.sample_batches))
+    least = n_accept if give_up_below is None else give_up_below
+    shared = engine.share(task)
+    try:
+        return _rounds(
+            engine, shared, task, n_accept, budget, first, least, description, max_failed_share
+        )
+    finally:
+        engine.release(shared)
+
+
+def _rounds(
+    engine: Any,
+    shared: Any,
+    task: BatchTask,
+    n_accept: int,
+    budget: float,
+    first: int,
+    least: int,
+    description: str,
+    max_failed_share: float,
+) -> Sample:
+    """The rounds of :func:`sample_until`, the first of ``first`` batches."""
     particles: List[pd.DataFrame] = []
     tallies: List[pd.DataFrame] = []
     samples: List[pd.DataFrame] = []
     accepted = simulated = failed = next_batch = 0
-    batch_size = task.batch_size
+    n_batches = first
     while True:
-        if next_batch:
-            least = n_accept if give_up_below is None else give_up_below
-            if (cut := _cut(particles, tallies, n_accept, budget, least)) is not None:
-                found = _sample(particles, tallies, cut, n_accept, task)
-                if not task.sample_batches:
-                    return found
-                last = int(found.particles["batch"].max()) if len(found.particles) else -1
-                return replace(found, statistics_sample=sampled_statistics(samples, last))
-            check_support(simulated, next_batch * batch_size)
-        n_batches = _round_size(
-            n_accept - accepted,
-            max(accepted, 1) / (next_batch * batch_size) if next_batch else rate_guess,
-            budget - simulated,
-            simulated / (next_batch * batch_size) if next_batch else 1.0,
-            batch_size,
-            next_batch,
-            first_round,
-        )
         rows = engine.run(
             shared,
             range(next_batch, next_batch + n_batches),
@@ -147,6 +152,23 @@ def sample_until(
         simulated += int(tally["n_simulated"].sum())
         failed += int(tally["n_failed"].sum())
         check_failures(failed, simulated, max_failed_share, description)
+        if (cut := _cut(particles, tallies, n_accept, budget, least)) is not None:
+            found = _sample(particles, tallies, cut, n_accept, task)
+            if not task.sample_batches:
+                return found
+            last = int(found.particles["batch"].max()) if len(found.particles) else -1
+            return replace(found, statistics_sample=sampled_statistics(samples, last))
+        proposed = task.proposals(next_batch)
+        check_support(simulated, proposed)
+        n_batches = _round_size(
+            n_accept - accepted,
+            max(accepted, 1) / proposed,
+            budget - simulated,
+            simulated / proposed,
+            task.size(next_batch),
+            proposed,
+            1.0,
+        )
 
 
 def _round_size(
@@ -155,13 +177,14 @@ def _round_size(
     budget_left: float,
     in_support: float,
     batch_size: int,
-    done: int,
+    proposed: int,
     first_round: float,
 ) -> int:
-    """Batches of the next round (see :func:`sample_until`)."""
+    """Batches of ``batch_size`` in the next round, after ``proposed`` proposals (see
+    :func:`sample_until`)."""
     batches = needed / max(rate, 1e-12) / batch_size
-    if done:
-        wanted = min(math.ceil(batches), 4 * done)
+    if proposed:
+        wanted = min(math.ceil(batches), 4 * proposed // batch_size)
     else:
         wanted = math.ceil(first_round * batches)
     wanted = max(1, wanted)
@@ -237,7 +260,7 @@ def _sample(
         after = task.simulated_after(last, int(kept["index"].iloc[-1]))
     return Sample(
         particles=kept,
-        n_proposals=(last + 1) * task.batch_size,
+        n_proposals=task.proposals(last + 1),
         n_simulations=n_simulations,
         n_failed=int(used["n_failed"].sum()),
         acceptance_rate=len(within) / max(n_simulations, 1),

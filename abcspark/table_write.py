@@ -28,7 +28,7 @@ from typing import Any, Iterator, List, Tuple
 import pandas as pd
 
 from abcspark import storage
-from abcspark.batch import run_batches
+from abcspark.batch_loop import run_batches
 from abcspark.engines.spark import executor_error, job_named, load_task
 from abcspark.rows import statistic_names
 

@@ -256,22 +256,17 @@ class APMCABC(SequentialABC):
     def _simulate(self, g: int, proposal: Any, n: int, run: Run) -> Sample:
         """Simulate ``n`` particles from ``proposal``, all kept with their distances."""
         task = self.problem.task(run.seed, g, proposal, np.inf, run.observed, run.distance)
-        shared = run.engine.share(task)
         last = run.records[-1] if run.records else None
-        try:
-            return sample_until(
-                run.engine,
-                shared,
-                task,
-                n,
-                self.max_simulations - run.n_used,
-                last.n_simulations / last.n_proposals if last else 1.0,  # the share in support
-                f"abcspark {self.name} generation {g}",
-                max_failed_share=self.problem.max_failed_share,
-                give_up_below=0,  # every simulation is a particle: the budget alone ends it
-            )
-        finally:
-            run.engine.release(shared)
+        return sample_until(
+            run.engine,
+            task,
+            n,
+            self.max_simulations - run.n_used,
+            last.n_simulations / last.n_proposals if last else 1.0,  # the share in support
+            f"abcspark {self.name} generation {g}",
+            max_failed_share=self.problem.max_failed_share,
+            give_up_below=0,  # every simulation is a particle: the budget alone ends it
+        )
 
     def _keep(self, pool: pd.DataFrame) -> Tuple[float, pd.DataFrame]:
         """The pool's ``n_alpha``-th smallest distance, and its particles within it."""

@@ -190,13 +190,7 @@ class RejectionABC(Algorithm):
         task = self.problem.task(
             seed, 0, self.problem.prior, threshold, observed, distance, batch_size
         )
-        shared = engine.share(task)
-        try:
-            sample = self._sample(
-                engine, shared, task, max_simulations, n_samples, n_simulations, quantile
-            )
-        finally:
-            engine.release(shared)
+        sample = self._sample(engine, task, max_simulations, n_samples, n_simulations, quantile)
         if sample.stop != "complete":
             raise BudgetExhausted(budget_message(sample, n_samples, max_simulations))
         if len(sample.particles) == 0:
@@ -222,7 +216,6 @@ class RejectionABC(Algorithm):
     def _sample(
         self,
         engine: Any,
-        shared: Any,
         task: BatchTask,
         budget: int,
         n_samples: Optional[int],
@@ -233,7 +226,6 @@ class RejectionABC(Algorithm):
         if n_samples is not None:
             return sample_until(
                 engine,
-                shared,
                 task,
                 n_samples,
                 budget,
@@ -242,7 +234,11 @@ class RejectionABC(Algorithm):
             )
         n_batches = math.ceil(n_simulations / task.batch_size)
         best = math.ceil(quantile * n_batches * task.batch_size) if quantile else None
-        return sample_best(engine, shared, n_batches, best, task.batch_size, self.name)
+        shared = engine.share(task)
+        try:
+            return sample_best(engine, shared, n_batches, best, task.batch_size, self.name)
+        finally:
+            engine.release(shared)
 
     def _batch_size(self, n_target: int, n_simulations: Optional[int], budget: int) -> int:
         """The given batch size, or one that follows from the work (see auto_batch_size)."""

@@ -259,22 +259,17 @@ class SequentialABC(Algorithm):
         normal = g > 0 and n_particles == self.n_particles
         least = kept_from(run.records[-1], self.n_particles)[0] if normal else 0
         task = self.problem.task(run.seed, g, proposal, epsilon, run.observed, run.distance)
-        shared = run.engine.share(task)
-        try:
-            return sample_until(
-                run.engine,
-                shared,
-                task,
-                n_particles,
-                self.max_simulations - run.n_used,
-                rate,
-                f"abcspark {self.name} generation {g}",
-                first_round=1.0 if g == 0 else FORECAST_SHARE,
-                max_failed_share=self.problem.max_failed_share,
-                give_up_below=math.ceil(least),
-            )
-        finally:
-            run.engine.release(shared)
+        return sample_until(
+            run.engine,
+            task,
+            n_particles,
+            self.max_simulations - run.n_used,
+            rate,
+            f"abcspark {self.name} generation {g}",
+            first_round=1.0 if g == 0 else FORECAST_SHARE,
+            max_failed_share=self.problem.max_failed_share,
+            give_up_below=math.ceil(least),
+        )
 
     def _stop_reason(self, run: Run) -> Optional[str]:
         records, last = run.records, run.records[-1]

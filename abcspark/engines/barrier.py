@@ -24,7 +24,7 @@ from typing import Any, Iterator, Optional
 
 import pandas as pd
 
-from abcspark.batch import run_batches
+from abcspark.batch_loop import run_batches
 from abcspark.communicators import DONE, Communicator
 from abcspark.connect import NESTED_INSTEAD, require_classic
 from abcspark.engines.spark import SparkEngine, executor_error, job_named, load_task

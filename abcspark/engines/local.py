@@ -6,7 +6,8 @@ from typing import Optional
 
 import pandas as pd
 
-from abcspark.batch import BatchTask, run_batches
+from abcspark.batch import BatchTask
+from abcspark.batch_loop import run_batches
 
 
 class LocalEngine:

@@ -21,7 +21,8 @@ from typing import Any, Iterator, Optional
 
 import pandas as pd
 
-from abcspark.batch import BatchTask, SimulationError, run_batches
+from abcspark.batch import BatchTask, SimulationError
+from abcspark.batch_loop import run_batches
 from abcspark.connect import (
     VECTORIZED_INSTEAD,
     default_parallelism,
