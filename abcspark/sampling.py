@@ -81,6 +81,7 @@ def sample_until(
     first_round: float = 1.0,
     max_failed_share: float = 1.0,
     give_up_below: Optional[int] = None,
+    fine_batches: bool = True,
 ) -> Sample:
     """Run rounds of ``task``'s batches until ``n_accept`` particles are kept or ``budget`` spent.
 
@@ -91,8 +92,8 @@ def sample_until(
     be too low (the prior, or a guess of 1), less where it is a forecast, since a round that
     overshoots wastes what it ran past the cut. Later rounds run at the measured rate and aim
     at the need, at most four times the proposals so far; one that falls short is followed by
-    another. Aimed 5% over the need, they ran twice as many simulations past the cut. Later
-    rounds run fine batches (``BatchTask.fine_from``; not below the task's ``sample_batches``).
+    another. Aimed 5% over the need, they ran twice as many simulations past the cut. With
+    ``fine_batches``, later rounds run fine ones (``BatchTask.fine_from``, from ``sample_batches``).
 
     It is cut as ``hopeless`` when even an optimistic rate cannot find ``give_up_below``
     particles (default ``n_accept``; 0: never) in the budget. The task's batches below its
@@ -107,7 +108,8 @@ def sample_until(
         If more than ``max_failed_share`` of the simulations failed (``on_error='skip'``).
     """
     first = _round_size(n_accept, rate_guess, budget, 1.0, task.batch_size, 0, first_round)
-    task = replace(task, fine_from=max(first, task.sample_batches))
+    if fine_batches:
+        task = replace(task, fine_from=max(first, task.sample_batches))
     least = n_accept if give_up_below is None else give_up_below
     shared = engine.share(task)
     try:
