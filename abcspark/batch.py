@@ -22,10 +22,6 @@ from abcspark.rows import particle_columns
 from abcspark.simulation_store import write_batch
 
 ON_ERROR = ("raise", "skip")
-FINE_BATCH = 4
-"""A generation's later rounds run batches this many times smaller (see ``BatchTask.fine_from``)."""
-MIN_FINE_BATCH = 10
-"""Proposals in a fine batch at least (or ``batch_size``, if smaller): tiny batches cost time."""
 
 
 class SimulationError(ValueError):
@@ -66,10 +62,6 @@ class BatchTask:
         its statistics): the sample an adaptive distance is refitted on.
     store : str, optional
         Where every batch also writes all its simulations (:mod:`abcspark.simulation_store`).
-    fine_from : int, optional
-        Batches from this number on are fine: ``FINE_BATCH`` times smaller, at least
-        ``MIN_FINE_BATCH`` proposals. A generation's last particle lands in one of them, so
-        less of its batch is simulated after it.
     """
 
     seed: int
@@ -88,22 +80,10 @@ class BatchTask:
     keep_statistics: bool = False
     sample_batches: int = 0
     store: Optional[str] = None
-    fine_from: Optional[int] = None
-
-    def size(self, batch: int) -> int:
-        """Proposals in ``batch``."""
-        if self.fine_from is None or batch < self.fine_from:
-            return self.batch_size
-        return max(min(self.batch_size, MIN_FINE_BATCH), self.batch_size // FINE_BATCH)
-
-    def proposals(self, stop: int) -> int:
-        """Proposals in batches ``0, ..., stop - 1``."""
-        full = stop if self.fine_from is None else min(stop, self.fine_from)
-        return full * self.batch_size + (stop - full) * self.size(stop - 1)
 
     def simulated_after(self, batch: int, index: int) -> int:
         """How many of ``batch``'s proposals after proposal ``index`` it simulated (redrawn)."""
-        theta = self.proposal.sample(self.size(batch), batch_rng(self.seed, self.generation, batch))
+        theta = self.proposal.sample(self.batch_size, batch_rng(self.seed, self.generation, batch))
         return int(
             np.count_nonzero(self.in_support(np.asarray(theta, dtype=np.float64))[index + 1 :])
         )
@@ -134,7 +114,7 @@ class BatchTask:
         """
         with deadline(self.batch_timeout, f"batch {batch} of generation {self.generation}"):
             rng = batch_rng(self.seed, self.generation, batch)
-            theta = np.asarray(self.proposal.sample(self.size(batch), rng), dtype=np.float64)
+            theta = np.asarray(self.proposal.sample(self.batch_size, rng), dtype=np.float64)
             index = np.flatnonzero(self.in_support(theta))
             theta = theta[index]
             if self.vectorized:

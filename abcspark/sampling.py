@@ -81,7 +81,6 @@ def sample_until(
     first_round: float = 1.0,
     max_failed_share: float = 1.0,
     give_up_below: Optional[int] = None,
-    fine_batches: bool = True,
 ) -> Sample:
     """Run rounds of ``task``'s batches until ``n_accept`` particles are kept or ``budget`` spent.
 
@@ -92,8 +91,7 @@ def sample_until(
     be too low (the prior, or a guess of 1), less where it is a forecast, since a round that
     overshoots wastes what it ran past the cut. Later rounds run at the measured rate and aim
     at the need, at most four times the proposals so far; one that falls short is followed by
-    another. Aimed 5% over the need, they ran twice as many simulations past the cut. With
-    ``fine_batches``, later rounds run fine ones (``BatchTask.fine_from``, from ``sample_batches``).
+    another. Aimed 5% over the need, they ran twice as many simulations past the cut.
 
     It is cut as ``hopeless`` when even an optimistic rate cannot find ``give_up_below``
     particles (default ``n_accept``; 0: never) in the budget. The task's batches below its
@@ -108,8 +106,6 @@ def sample_until(
         If more than ``max_failed_share`` of the simulations failed (``on_error='skip'``).
     """
     first = _round_size(n_accept, rate_guess, budget, 1.0, task.batch_size, 0, first_round)
-    if fine_batches:
-        task = replace(task, fine_from=max(first, task.sample_batches))
     least = n_accept if give_up_below is None else give_up_below
     shared = engine.share(task)
     try:
@@ -160,14 +156,14 @@ def _rounds(
                 return found
             last = int(found.particles["batch"].max()) if len(found.particles) else -1
             return replace(found, statistics_sample=sampled_statistics(samples, last))
-        proposed = task.proposals(next_batch)
+        proposed = next_batch * task.batch_size
         check_support(simulated, proposed)
         n_batches = _round_size(
             n_accept - accepted,
             max(accepted, 1) / proposed,
             budget - simulated,
             simulated / proposed,
-            task.size(next_batch),
+            task.batch_size,
             proposed,
             1.0,
         )
@@ -262,7 +258,7 @@ def _sample(
         after = task.simulated_after(last, int(kept["index"].iloc[-1]))
     return Sample(
         particles=kept,
-        n_proposals=task.proposals(last + 1),
+        n_proposals=(last + 1) * task.batch_size,
         n_simulations=n_simulations,
         n_failed=int(used["n_failed"].sum()),
         acceptance_rate=len(within) / max(n_simulations, 1),

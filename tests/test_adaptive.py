@@ -21,9 +21,9 @@ def two_scales(theta, rng):
     )
 
 
-def run(distance, generations=5, seed=1, **engine):
+def run(distance, generations=5, **engine):
     settings = dict(n_particles=500, generations=generations, progress=False)
-    return PMCABC(PRIOR, two_scales, distance, **settings, **engine).run(OBSERVED, seed=seed)
+    return PMCABC(PRIOR, two_scales, distance, **settings, **engine).run(OBSERVED, seed=1)
 
 
 def test_the_fit_is_the_mad_and_a_constant_statistic_keeps_its_scale():
@@ -42,7 +42,7 @@ def test_the_fit_is_the_mad_and_a_constant_statistic_keeps_its_scale():
 
 def test_the_refitted_scales_find_the_parameter_a_fixed_euclidean_ignores():
     plain = run(Euclidean(), engine="numpy")
-    adaptive = run(AdaptiveEuclidean(), generations=8, seed=3, engine="numpy")
+    adaptive = run(AdaptiveEuclidean(), generations=8, engine="numpy")
     # Euclidean: statistic 1 (scale ~300) swamps statistic 0 (scale ~0.3), so a stays near its
     # prior (sd 0.29); adaptive scales weigh them alike, and a concentrates near 0.3.
     assert plain.std()["a"] > 0.25
@@ -53,8 +53,8 @@ def test_the_refitted_scales_find_the_parameter_a_fixed_euclidean_ignores():
     # are far below the prior-predictive ones (0.3 and 300) and keep their 1:1000 ratio roughly.
     assert scale[0] < 0.2 and scale[1] < 250 and 200 < scale[1] / scale[0] < 5000
     assert adaptive.statistics is not None  # the particles carry their statistics
-    # Its epsilons change units with each refit: here one rises (generation 4, 0.772 to
-    # 0.787), which must not stop the run as min_epsilon_difference would.
+    # Its epsilons change units with each refit: here one rises (generation 4, 0.806 to
+    # 0.808), which must not stop the run as min_epsilon_difference would.
     assert (np.diff(adaptive.history["epsilon"].to_numpy()[1:]) > 0).any()
     assert len(adaptive.history) == 8 and adaptive.metadata["stop_reason"] == "generations"
 

@@ -720,10 +720,8 @@ def test_a_checkpoint_uri_is_opened_with_the_engines_session(tmp_path, monkeypat
 
 
 class Scripted(LocalEngine):
-    """Generation 0 runs for real; in later ones every proposal is simulated and exactly
-    ``accept`` of each 200 in the generation's proposal order are accepted (proposals 0, 100,
-    200, ... for 2), whatever the batch sizes, so the sampler's rounds and cut are worked out
-    by hand."""
+    """Generation 0 runs for real; in later ones each batch accepts exactly ``accept`` of its
+    ``batch_size`` simulations, so the sampler's rounds and cut are worked out by hand."""
 
     def __init__(self, accept: int):
         self.accept = accept
@@ -731,13 +729,11 @@ class Scripted(LocalEngine):
     def run(self, shared, batches, best=None, description=""):
         if shared.generation == 0:
             return super().run(shared, batches, best, description)
-        every, frames = 200 // self.accept, []
-        for b in batches:
-            start, n = shared.proposals(b), shared.size(b)
-            index = np.arange(-start % every, n, every)
-            theta, distances = np.full((len(index), 1), 0.5), np.zeros(len(index))
-            frames.append(particle_columns(["mu"], b, index, theta, distances, n, 0))
-        return concat(frames)
+        k, n = self.accept, shared.batch_size
+        theta, distances = np.full((k, 1), 0.5), np.zeros(k)
+        return concat(
+            [particle_columns(["mu"], b, np.arange(k), theta, distances, n, 0) for b in batches]
+        )
 
 
 def hopeless(n_particles: int, accept: int = 2) -> Scheduled:
@@ -747,14 +743,14 @@ def hopeless(n_particles: int, accept: int = 2) -> Scheduled:
     of generation 0's particles is within it to join, and the forecast rate is a quarter of
     generation 0's (1: every simulation accepted).
 
-    With ``n_particles=100`` its rounds are batches 0-1 (0.8 of 100 / 0.25 / 200), then fine
-    batches of 50: 2-33 (four times the 400 proposals so far), then 34-113, to the budget's
-    end; with 200, batches 0-3 and fine 4-67 (4,000 simulations). With ``accept=2``, the check
-    at a quarter of the budget, batch 23 (1,500 simulations, 15 particles), bounds the rate by
-    (15 + 3 + 3 sqrt 15) / 1,500 = 0.01975, and the one at half, batch 53 (3,000 simulations,
-    30 particles), by (30 + 3 + 3 sqrt 30) / 3,000 = 0.01648: 25 particles for 100 are within
-    reach. With ``accept=1`` the half's check, batch 47, bounds it by (15 + 3 + 3 sqrt 15) /
-    3,000 = 0.009873: 3,000 + 35 / 0.009873 = 6,545 > 6,000, so 50 particles for 200 are not.
+    With ``n_particles=100`` its rounds are batches 0-1 (0.8 of 100 / 0.25 / 200), 2-9 (four
+    times the batches so far), then 10-29, to the budget's end; with 200, batches 0-3 and
+    4-19 (4,000 simulations). With ``accept=2``, the check at a quarter of the budget,
+    batch 7 (1,600 simulations, 16 particles), bounds the rate by (16 + 3 + 12) / 1,600 =
+    0.019375, and the one at half, batch 14 (3,000 simulations, 30 particles), by (30 + 3 + 3
+    sqrt 30) / 3,000 = 0.01648: 25 particles for 100 are within reach. With ``accept=1`` the
+    half's bound is (15 + 3 + 3 sqrt 15) / 3,000 = 0.009873: 3,000 + 35 / 0.009873 = 6,545 >
+    6,000, so 50 particles for 200 are not.
     """
     plans = [(1.0, n_particles), (0.0, n_particles), (0.0, n_particles)]  # none to join
     return Scheduled(
@@ -771,8 +767,8 @@ def test_a_generation_the_budget_cannot_complete_runs_to_its_end_and_is_kept():
     kept and ends the run.
 
     Kills ``SequentialABC._generation`` #133 (None returned for a cut generation: the run goes
-    on to generation 2) and a ``give_up_below`` of ``n_particles`` (cut as hopeless at batch 53
-    with 30 particles).
+    on to generation 2) and a ``give_up_below`` of ``n_particles`` (cut as hopeless at batch 14
+    with 30 particles, 2,000 simulations discarded and 1,000 unspent).
     """
     post = hopeless(100).run([0.5], seed=17)
     assert post.metadata["stop_reason"] == "max_simulations" and len(post.samples) == 60
@@ -782,9 +778,9 @@ def test_a_generation_the_budget_cannot_complete_runs_to_its_end_and_is_kept():
 
 
 def test_a_dropped_generation_counts_every_simulation_it_ran(caplog):
-    """200 particles, 1 in 200 proposals: cut as hopeless at batch 47 with 15 particles (a
-    quarter is 50, out of reach): dropped; its 3,000 simulations up to the cut and 1,000 past
-    it (fine batches 48-67 of the round that ran to 67) are all counted.
+    """200 particles, 1 a batch: cut as hopeless at batch 14 with 15 particles (a quarter is 50,
+    out of reach): dropped; its 3,000 simulations up to the cut and 1,000 past it (batches
+    15-19 of the round that ran to 19) are all counted.
 
     Kills ``SequentialABC._generation`` #80 (``n_simulations - n_discarded`` dropped).
     """

@@ -8,13 +8,12 @@ batches are given (simulations, failures, distances), so every count is worked o
 """
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from abcspark.batch import BatchTask, SimulationError
+from abcspark.batch import SimulationError
 from abcspark.budget import budget_message, epsilon_for_rate, fit_budget, merged, within
 from abcspark.rows import concat, keep_best, particle_columns
 from abcspark.sample_checks import check_failures, check_support
@@ -31,8 +30,7 @@ FOUR = (np.array([1.0, 2.0, 3.0, 4.0]), np.full(4, 0.25))
 
 
 class Scripted:
-    """An in-process engine: batch ``b`` of ``size`` proposals (the shared task's) simulates
-    ``script(b, size) = (n, failed, distances)``.
+    """An in-process engine: batch ``b`` simulates ``script(b) = (n, failed, distances)``.
 
     Each kept particle's parameter ``mu`` is its batch number, so a test sees where it came
     from; ``calls`` records the batch ranges asked for (the round sizes) and descriptions.
@@ -57,7 +55,7 @@ class Scripted:
         self.calls.append((batches, best, description))
         pieces = []
         for b in reversed(batches):  # as Spark tasks may finish: the driver must sort them
-            n, failed, distances = self.script(b, shared.size(b))
+            n, failed, distances = self.script(b)
             d = np.asarray(distances, dtype=float)
             theta = np.full((len(d), 1), float(b))
             rows = concat([particle_columns(["mu"], b, np.arange(len(d)), theta, d, n, failed)])
@@ -200,7 +198,7 @@ def test_sample_best_merges_each_partitions_top_k():
     """Kills sample_best #5 (top k not pushed to the engine), #6, #10 (its description lost),
     #14, #16 (no merge of the partitions' top k), #30, #41 (the old index left as a column)."""
     engine = Scripted(BEST.get)
-    got = sample_best(engine, task(10), 3, 3, 10, "rejection")
+    got = sample_best(engine, None, 3, 3, 10, "rejection")
     assert engine.calls == [(range(3), 3, "rejection")]
     expected = pd.DataFrame(
         {"batch": [0, 1, 1], "index": [1, 0, 1], "distance": [0.1, 0.2, 0.1], "mu": [0.0, 1, 1]}
@@ -213,7 +211,7 @@ def test_sample_best_merges_each_partitions_top_k():
 def test_sample_best_without_k_keeps_every_particle_in_batch_order():
     """Kills sample_best #1 (its default description): the engine is asked with ``""``."""
     engine = Scripted(BEST.get)
-    got = sample_best(engine, task(10), 3, None, 10)
+    got = sample_best(engine, None, 3, None, 10)
     assert engine.calls == [(range(3), None, "")]
     assert got.particles["distance"].tolist() == [0.5, 0.1, 0.3, 0.2, 0.1, 0.4]
     assert got.particles.index.tolist() == list(range(6))
@@ -221,7 +219,7 @@ def test_sample_best_without_k_keeps_every_particle_in_batch_order():
 
 def test_sample_best_rate_over_a_single_simulation():
     """Kills sample_best #65 (``max(n_simulations, 2)``): one simulation, one particle."""
-    got = sample_best(Scripted(lambda b, size: (1, 0, [0.0])), task(1), 1, None, 1)
+    got = sample_best(Scripted(lambda b: (1, 0, [0.0])), None, 1, None, 1)
     assert got.acceptance_rate == 1.0
 
 
@@ -341,8 +339,8 @@ def test_rounds_grow_by_the_measured_rate_and_cut_at_the_nth_particle():
     ran past the cut. Kills sample_until #53, #54, #56, #62, #77-#84, #89-#92 (round sizes
     and their bookkeeping), _sample #31, #33, #34, #56-#58 and _cut's batch-order sort when a
     round's batches come back in any order."""
-    engine = Scripted(lambda b, size: (10, 0, [] if b == 10 else [b / 100]))
-    got = sample_until(engine, task(10), 12, 10_000, 1.0, "gen 1")
+    engine = Scripted(lambda b: (10, 0, [] if b == 10 else [b / 100]))
+    got = sample_until(engine, Task(10), 12, 10_000, 1.0, "gen 1")
     assert [c[0] for c in engine.calls] == [range(0, 2), range(2, 10), range(10, 12), range(12, 14)]
     labels = ("0-1", "2-9", "10-11", "12-13")
     assert [c[2] for c in engine.calls] == [f"gen 1 batches {r}" for r in labels]
@@ -352,38 +350,34 @@ def test_rounds_grow_by_the_measured_rate_and_cut_at_the_nth_particle():
     assert (got.acceptance_rate, got.stop) == (12 / 130, "complete")
 
 
-@dataclass(frozen=True)
-class Task(BatchTask):
-    """A batch task for a Scripted engine, which reads none of it: what ``simulated_after`` was
-    asked, and 7 for any batch."""
+class Task:
+    """A stand-in for a batch task: its batch size, epsilon and sample batches, and what
+    ``simulated_after`` was asked (7 for any batch)."""
 
-    asked: list = field(default_factory=list)
+    def __init__(self, batch_size, epsilon=math.inf, sample_batches=0):
+        self.batch_size, self.epsilon, self.sample_batches = batch_size, epsilon, sample_batches
+        self.asked = []
 
     def simulated_after(self, batch, index):
         self.asked.append((batch, index))
         return 7
 
 
-def task(batch_size, epsilon=math.inf, sample_batches=0):
-    """A task of ``batch_size`` proposals a batch (fine batches: a quarter, at least 10)."""
-    return Task(0, 0, batch_size, ["mu"], *[None] * 5, epsilon, sample_batches=sample_batches)
-
-
 def test_the_simulations_after_the_nth_particle_are_asked_of_its_batch():
     """Three particles a batch (indices 0-2): the 5th is batch 1's index 1, so the task is
     asked for batch 1 after proposal 1, and its answer is ``n_after_last``. A generation the
     budget ends has no n-th particle: nothing is asked and it is 0."""
-    engine = Scripted(lambda b, size: (10, 0, [0.1, 0.2, 0.3]))
-    asked = task(10)
-    got = sample_until(engine, asked, 5, math.inf, 0.3)
-    assert (asked.asked, got.n_after_last, got.n_simulations, got.stop) == (
+    engine = Scripted(lambda b: (10, 0, [0.1, 0.2, 0.3]))
+    task = Task(10)
+    got = sample_until(engine, task, 5, math.inf, 0.3)
+    assert (task.asked, got.n_after_last, got.n_simulations, got.stop) == (
         [(1, 1)],
         7,
         20,
         "complete",
     )
-    short = task(10)
-    got = sample_until(Scripted(lambda b, size: (10, 0, [0.1])), short, 5, 30, 0.1)
+    short = Task(10)
+    got = sample_until(Scripted(lambda b: (10, 0, [0.1])), short, 5, 30, 0.1)
     assert (short.asked, got.n_after_last, got.stop) == ([], 0, "budget")
 
 
@@ -391,18 +385,18 @@ def test_the_tasks_epsilon_and_sample_batches_sort_what_its_batches_send():
     """Each batch sends distances 0.1 and 0.5 (as a sample batch sends all it simulated): only
     0.1 is within the task's epsilon 0.25, so 2 particles take batches 0 and 1, and both of
     batch 0's rows, below ``sample_batches=1``, are the statistics sample."""
-    engine = Scripted(lambda b, size: (10, 0, [0.1, 0.5]))
-    got = sample_until(engine, task(10, epsilon=0.25, sample_batches=1), 2, math.inf)
+    engine = Scripted(lambda b: (10, 0, [0.1, 0.5]))
+    got = sample_until(engine, Task(10, epsilon=0.25, sample_batches=1), 2, math.inf)
     pd.testing.assert_frame_equal(got.particles, frame([0, 1], [0.1, 0.1]))
     assert got.statistics_sample.shape == (2, 0)
-    assert sample_until(engine, task(10), 2, math.inf).statistics_sample is None
+    assert sample_until(engine, Task(10), 2, math.inf).statistics_sample is None
 
 
 def test_a_round_after_an_empty_one_uses_at_least_one_particle():
     """No particle in batch 0: the rate is taken as 1 / 10, so 2 / 0.1 / 10 -> 2 batches.
     Kills sample_until #61 (``max(accepted, 2)``) and _cut #29 (``fill_value=1``)."""
-    engine = Scripted(lambda b, size: (10, 0, [0.5] if b else []))
-    got = sample_until(engine, task(10), 2, math.inf)
+    engine = Scripted(lambda b: (10, 0, [0.5] if b else []))
+    got = sample_until(engine, Task(10), 2, math.inf)
     assert [c[0] for c in engine.calls] == [range(0, 1), range(1, 3)]
     pd.testing.assert_frame_equal(got.particles, frame([1, 2], [0.5, 0.5]))
     assert (got.n_simulations, got.n_discarded, got.stop) == (30, 0, "complete")
@@ -413,8 +407,8 @@ def test_rounds_are_capped_by_the_budget_left_and_the_share_in_support():
     4 / 0.1 / 10 = 4 batches, capped at 20 / 10 = 2; round 2: 7 wanted, capped at 10 left / 5
     simulations a batch = 2. The budget of 20 is reached exactly at batch 3. Kills
     sample_until #63-#68, #94, #15, #20 and _cut #37 (``cum_sims > budget``)."""
-    engine = Scripted(lambda b, size: (5, 0, [] if b % 2 else [0.5]))
-    got = sample_until(engine, task(10), 4, 20, 0.1)
+    engine = Scripted(lambda b: (5, 0, [] if b % 2 else [0.5]))
+    got = sample_until(engine, Task(10), 4, 20, 0.1)
     assert [c[0] for c in engine.calls] == [range(0, 2), range(2, 4)]
     pd.testing.assert_frame_equal(got.particles, frame([0, 2], [0.5, 0.5]))
     assert (got.n_proposals, got.n_simulations, got.n_discarded) == (40, 20, 0)
@@ -425,27 +419,26 @@ def test_defaults_start_at_a_rate_of_one_and_aim_at_the_need():
     """35 wanted, 10 particles a batch, rate_guess=1 and first_round=1: 35 / 1 / 10 -> 4
     batches, of which 35 particles are kept. Kills sample_until #1-#3 (their defaults)
     and _sample #53-#55 (the particles), #67 (``max(n_simulations, 2)``, below)."""
-    engine = Scripted(lambda b, size: (10, 0, np.arange(10) / 10))
-    got = sample_until(engine, task(10), 35, math.inf)
+    engine = Scripted(lambda b: (10, 0, np.arange(10) / 10))
+    got = sample_until(engine, Task(10), 35, math.inf)
     assert engine.calls == [(range(0, 4), None, " batches 0-3")]
     assert len(got.particles) == 35 and got.particles.index.tolist() == list(range(35))
     assert got.particles.columns.tolist() == ["batch", "index", "distance", "mu"]
-    single = sample_until(Scripted(lambda b, size: (1, 0, [0.0])), task(1), 1, math.inf)
+    single = sample_until(Scripted(lambda b: (1, 0, [0.0])), Task(1), 1, math.inf)
     assert single.acceptance_rate == 1.0
 
 
 def hopeless(engine, **options):
-    """No particle in a batch of 1,000 simulations, then fine ones of 250; 10 wanted within
-    16,000."""
-    return sample_until(engine, task(1000), 10, 16_000, description="gen 0", **options)
+    """No particle in batches of 1,000 simulations, 10 wanted within 16,000."""
+    return sample_until(engine, Task(1000), 10, 16_000, description="gen 0", **options)
 
 
 def test_a_hopeless_generation_stops_at_its_first_failing_check_point(caplog):
-    """Rounds of 1 and 16 batches; at 4,000 simulations (a quarter of the budget) the bound
-    3 / 4,000 needs 4,000 + 10 x 4,000 / 3 > 16,000: hopeless at batch 12. 60% of every batch
+    """Rounds of 1 and 4 batches; at 4,000 simulations (a quarter of the budget) the bound
+    3 / 4,000 needs 4,000 + 10 x 4,000 / 3 > 16,000: hopeless at batch 3. 60% of every batch
     fails: a warning, not an error, under the default max_failed_share=1. Kills
     sample_until #4, #5, #16 (the defaults and give_up), #100-#110 and _cut #48."""
-    got = hopeless(Scripted(lambda b, size: (size, 0.6 * size, [])))
+    got = hopeless(Scripted(lambda b: (1000, 600, [])))
     assert (got.n_simulations, got.n_failed, got.n_discarded) == (4000, 2400, 1000)
     assert (len(got.particles), got.acceptance_rate, got.stop) == (0, 0.0, "hopeless")
     assert [m.split(" simulations")[0] for m in caplog.messages] == [
@@ -455,11 +448,11 @@ def test_a_hopeless_generation_stops_at_its_first_failing_check_point(caplog):
 
 
 def test_without_give_up_the_generation_runs_to_the_budget():
-    """As above, with give_up_below=0: a third round of 44 fine batches reaches 16,000 exactly.
+    """As above, with give_up_below=0: a third round of 11 batches reaches 16,000 exactly.
     Kills sample_until #21 (give_up_below not passed on) and _cut #49."""
-    engine = Scripted(lambda b, size: (size, 0, []))
+    engine = Scripted(lambda b: (1000, 0, []))
     got = hopeless(engine, give_up_below=0)
-    assert [c[0] for c in engine.calls] == [range(0, 1), range(1, 17), range(17, 61)]
+    assert [c[0] for c in engine.calls] == [range(0, 1), range(1, 5), range(5, 16)]
     assert (got.n_simulations, got.n_discarded, got.stop) == (16_000, 0, "budget")
 
 
@@ -469,26 +462,26 @@ def test_without_give_up_the_generation_runs_to_the_budget():
 def test_a_generation_gives_up_only_if_it_cannot_reach_give_up_below(least, cut):
     """No particle ever; the bound at 4,000 simulations is 3 / 4,000, at 8,000 it is 3 / 8,000.
     3 particles could still come in 8,000 + 3 x 8,000 / 3 = 16,000 (the budget, not over it):
-    it runs on to the budget's end; 4 could not (18,667 > 16,000): hopeless at batch 28, with
-    the third round's 32 fine batches past it discarded."""
-    got = hopeless(Scripted(lambda b, size: (size, 0, [])), give_up_below=least)
+    it runs on to the budget's end; 4 could not (18,667 > 16,000): hopeless at batch 7, with
+    the third round's 8 batches past it discarded."""
+    got = hopeless(Scripted(lambda b: (1000, 0, [])), give_up_below=least)
     assert (got.n_simulations, got.n_discarded, got.stop) == cut
 
 
 def test_failures_are_counted_across_rounds():
-    """60% of every batch fails; round 1 (5 batches of 100, 500 simulations) is too early to
-    judge, round 2 (80 fine batches of 25) makes 1,500 of 2,500. Kills sample_until #93, #98, #99
+    """60 of 100 simulations fail in every batch; round 1 (5 batches, 500 simulations) is too
+    early to judge, round 2 (20 more) makes 1,500 of 2,500. Kills sample_until #93, #98, #99
     (running totals) and #103-#110."""
-    engine = Scripted(lambda b, size: (size, 0.6 * size, []))
+    engine = Scripted(lambda b: (100, 60, []))
     with pytest.raises(SimulationError, match=r"\(got 60.0% of 2,500 simulations .* in gen 2\)"):
-        sample_until(engine, task(100), 10_000, 10_000, 1.0, "gen 2", 0.05, 0.5)
+        sample_until(engine, Task(100), 10_000, 10_000, 1.0, "gen 2", 0.05, 0.5)
 
 
 def test_proposals_outside_the_support_stop_the_run():
-    """Nothing simulated in a batch of 1,000, then fine ones of 250: a first round of 1 batch,
-    then each round as many proposals as all before it (the rate taken as 1 particle in all of
-    them): 1,000, 1,000, 2,000, ..., 64,000 reach 128,000 proposals. Kills sample_until #33,
-    #34, #37 (the support check's arguments)."""
-    engine = Scripted(lambda b, size: (0, 0, []))
+    """Nothing simulated in batches of 1,000: a first round of 1 batch, then each round as
+    many as all before it (the rate taken as 1 particle in all of them): 1, 1, 2, 4, ..., 64
+    batches reach 128,000 proposals. Kills sample_until #33, #34, #37 (the support check's
+    arguments)."""
+    engine = Scripted(lambda b: (0, 0, []))
     with pytest.raises(ValueError, match=r"support \(got 0 of 128,000\)"):
-        sample_until(engine, task(1000), 1, math.inf)
+        sample_until(engine, Task(1000), 1, math.inf)

@@ -52,22 +52,6 @@ def test_batches_do_not_depend_on_order():
     np.testing.assert_array_equal(t.run(3).to_numpy(), (t.run(1), t.run(3))[1].to_numpy())
 
 
-@pytest.mark.parametrize(("batch_size", "fine"), [(50, 12), (40, 10), (30, 10), (8, 8)])
-def test_fine_batches_are_a_quarter_at_least_ten_and_counted_in_proposals(batch_size, fine):
-    """From ``fine_from`` on a batch draws ``batch_size // 4`` proposals, at least 10 (or the
-    whole batch size, if smaller), from its own key; ``proposals`` sums the sizes."""
-    t = task(identity, batch_size=batch_size, fine_from=3)
-    assert [t.size(b) for b in (0, 2, 3, 9)] == [batch_size, batch_size, fine, fine]
-    assert [t.proposals(s) for s in (0, 3, 5)] == [0, 3 * batch_size, 3 * batch_size + 2 * fine]
-    assert task(identity, batch_size=batch_size).proposals(5) == 5 * batch_size
-    rows = t.run(4)
-    assert rows.loc[rows["index"] == TALLY, "n_simulated"].tolist() == [fine]
-    theta = PRIOR.sample(fine, batch_rng(1, 0, 4))
-    kept = rows[rows["index"] != TALLY].sort_values("index")
-    np.testing.assert_array_equal(kept[["a", "b"]].to_numpy(), theta)
-    assert t.simulated_after(4, 2) == fine - 3  # a box prior: every proposal is simulated
-
-
 def nan_for_large_a(theta, rng):
     out = theta.copy()
     out[theta[:, 0] > 0.8] = np.nan

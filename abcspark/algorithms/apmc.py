@@ -59,8 +59,7 @@ class APMCABC(SequentialABC):
         batches of about a tenth of them (between 10 and 1,000, at least a 100,000th and at
         most a twentieth of ``max_simulations``), so a generation wastes (almost) no
         simulation of its last batch. Every simulation of a batch counts: one of more
-        proposals than a generation's new particles wastes the rest. Rounds after a
-        generation's first run batches a quarter the size (at least 10).
+        proposals than a generation's new particles wastes the rest.
     n_particles : int, default 1000
         ``N``: the pool's size, and the prior draws of generation 0.
     alpha : float, default 0.5

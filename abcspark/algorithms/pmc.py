@@ -44,8 +44,7 @@ class PMCABC(SequentialABC):
         As for :class:`~abcspark.RejectionABC`.
     batch_size : int, optional
         Proposals per batch; by default a tenth of ``n_particles``, between 10 and 1,000, at
-        least a 100,000th of ``max_simulations`` and at most a twentieth of it. A
-        generation's rounds after its first run batches a quarter the size (at least 10).
+        least a 100,000th of ``max_simulations`` and at most a twentieth of it.
     n_particles : int, default 1000
         Accepted particles per generation.
     generations : int, optional

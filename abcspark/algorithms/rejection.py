@@ -231,7 +231,6 @@ class RejectionABC(Algorithm):
                 budget,
                 description=self.name,
                 max_failed_share=self.problem.max_failed_share,
-                fine_batches=False,  # a reference table's batches: TableRejectionABC's rows
             )
         n_batches = math.ceil(n_simulations / task.batch_size)
         best = math.ceil(quantile * n_batches * task.batch_size) if quantile else None
