@@ -13,6 +13,11 @@ weight of one proposal where the other is dense. Only the last generation's own 
 kept, never those it recycled in turn: each particle is used in two generations at most. The
 ``generation`` column says which generation drew each particle.
 
+The kept particles count toward the generation's ``n_particles``: it draws only the rest
+(:func:`reused`), at least half of them itself. On the height problem PMC then reaches
+pyABC's final epsilon in 30% fewer simulations, at as large an ESS (README, "Simulations to
+the same epsilon").
+
 One exception: the rest of a budget spent at the last generation's epsilon (the last branch of
 :func:`abcspark.budget.fit_budget`) buys few particles. Pooled with the last generation's own
 ones only, they drop those it had recycled, and with them, often, most of its ESS (on the
@@ -71,8 +76,7 @@ def recycled(
     ``proposal``), then the ``last`` population's own particles within ``epsilon``, all
     weighted as draws of the mixture of ``proposal`` and ``last_proposal`` (its log density and
     draws)."""
-    own = last[last[ORIGIN].to_numpy() == generation - 1].drop(columns="weight")
-    kept = own[own["distance"].to_numpy() <= epsilon]
+    kept = own_within(last, generation, epsilon).drop(columns="weight")
     fresh = sample.particles.drop(columns=["batch", "index"]).assign(**{ORIGIN: generation})
     pooled = pd.concat([fresh, kept], ignore_index=True)
     mixture = MixtureProposal(
@@ -83,16 +87,29 @@ def recycled(
     return pooled.assign(weight=weights)
 
 
+def own_within(last: pd.DataFrame, generation: int, epsilon: float) -> pd.DataFrame:
+    """The particles of ``last`` that generation ``generation - 1`` drew, within ``epsilon``."""
+    own = last[last[ORIGIN].to_numpy() == generation - 1]
+    return own[own["distance"].to_numpy() <= epsilon]
+
+
+def reused(last: pd.DataFrame, generation: int, epsilon: float, n_particles: int) -> int:
+    """How many of generation ``generation``'s ``n_particles`` the ``last`` population's own
+    particles within ``epsilon`` stand for: all of them, up to half (a generation always draws
+    at least half its particles itself)."""
+    return min(len(own_within(last, generation, epsilon)), n_particles // 2)
+
+
 def marked(population: pd.DataFrame, generation: int) -> pd.DataFrame:
     """``population`` with each particle it has no generation for marked as ``generation``'s."""
     origin = population.get(ORIGIN, pd.Series(np.nan, index=population.index, dtype=float))
     return population.assign(**{ORIGIN: origin.fillna(generation).astype(np.int64)})
 
 
-def check_recycle(recycle: Any, budgeted: bool, adaptive: bool) -> bool:
-    """``recycle`` checked; None: on with a budget and a fixed distance. Else ``ValueError``."""
+def check_recycle(recycle: Any, adaptive: bool) -> bool:
+    """``recycle`` checked; None: on with a fixed distance. Else ``ValueError``."""
     if recycle is None:
-        return budgeted and not adaptive
+        return not adaptive
     if boolean("recycle", recycle) and adaptive:
         raise ValueError(
             "recycle must be False with an adaptive distance (got True): its distances change "

@@ -243,10 +243,11 @@ def test_rounds_are_sized_from_the_expected_rate_and_do_not_change_the_result():
     assert history["n_simulations"].iloc[0] == history["n_proposals"].iloc[0]  # prior: all in
 
 
-def test_the_simulations_after_the_last_particle_are_what_its_batch_ran_after_it():
+def test_the_simulations_after_the_last_particle_are_what_its_batch_ran_after_it(tmp_path):
     """The simulator records every parameter it is given: the last generation's last particle
-    (batch order) is found in its batch's call, and the rows of that call after it are the
-    generation's ``n_after_last``; the total still equals every call."""
+    of its own (batch order; the recycled ones follow them) is found in its batch's call, and
+    the rows of that call after it are the generation's ``n_after_last``; the total still
+    equals every call."""
     calls = []
 
     def recorded(theta, rng):
@@ -254,9 +255,10 @@ def test_the_simulations_after_the_last_particle_are_what_its_batch_ran_after_it
         return MODEL(theta, rng)
 
     pmc = PMCABC(MODEL.prior, recorded, n_particles=100, generations=3, engine="numpy")
-    posterior = pmc.run(OBSERVED, seed=2)
+    posterior = pmc.run(OBSERVED, seed=2, checkpoint=str(tmp_path))
     history, meta = posterior.history, posterior.metadata
-    last = posterior.samples.to_numpy()[-1]
+    saved = pd.read_parquet(tmp_path / "generation-0002.parquet")
+    last = saved.loc[saved["generation"] == 2, ["mu"]].to_numpy()[-1]
     ((call, row),) = [(i, r) for i, c in enumerate(calls) for r in np.flatnonzero(c == last)]
     assert history["n_after_last"].iloc[-1] == len(calls[call]) - 1 - row > 0
     assert meta["n_after_last"] == history["n_after_last"].sum()

@@ -1,5 +1,6 @@
-"""Recycling (``PMCABC(recycle=True)``, the default with a budget): the last generation's own
-particles within the new epsilon join each generation, weighted by both proposals."""
+"""Recycling (``PMCABC(recycle=True)``, the default): the last generation's own particles
+within the new epsilon join each generation and count toward its particles, all weighted by
+both proposals."""
 
 from __future__ import annotations
 
@@ -108,11 +109,12 @@ def budgeted(**options) -> PMCABC:
     return PMCABC(MODEL.prior, MODEL, **{**settings, **options})
 
 
-def test_recycling_is_the_default_with_a_budget_only_and_is_in_the_settings():
+def test_recycling_is_the_default_with_a_fixed_distance_and_is_in_the_settings():
     assert budgeted().recycle and "recycle" in budgeted().settings()
     plain = PMCABC(MODEL.prior, MODEL, engine="numpy")
-    assert not plain.recycle and "recycle" not in plain.settings()
-    assert PMCABC(MODEL.prior, MODEL, recycle=True).settings()["recycle"] is True
+    assert plain.recycle and plain.settings()["recycle"] is True
+    off = PMCABC(MODEL.prior, MODEL, recycle=False)
+    assert not off.recycle and "recycle" not in off.settings()
     assert not budgeted(recycle=False).recycle
     assert not budgeted(distance=AdaptiveEuclidean()).recycle
 
@@ -166,19 +168,52 @@ def test_every_generation_holds_its_own_and_the_last_ones_particles(tmp_path):
     assert set(pd.read_parquet(saved[2])[ORIGIN]) == {1, 2}
 
 
+def test_recycled_particles_count_toward_a_generations_particles(tmp_path):
+    """Without a budget (recycling is the default): each later generation draws only
+    ``n_particles`` minus the last one's own particles within its epsilon, and the simulator
+    ran only what the history reports."""
+    calls = []
+
+    def counted(theta, rng):
+        calls.append(len(theta))
+        return MODEL(theta, rng)
+
+    pmc = PMCABC(MODEL.prior, counted, n_particles=300, generations=5, engine="numpy")
+    posterior = pmc.run(OBSERVED, seed=3, checkpoint=str(tmp_path))
+    assert (
+        sum(calls)
+        == posterior.metadata["n_simulations"] + posterior.metadata["n_driver_simulations"]
+    )
+    for g in range(1, 5):
+        origin = pd.read_parquet(tmp_path / f"generation-{g:04d}.parquet")[ORIGIN].to_numpy()
+        own, kept = int((origin == g).sum()), int((origin == g - 1).sum())
+        assert 0 < kept <= 150 and own == 300 - kept and len(origin) == 300
+
+
+def test_a_generation_draws_at_least_half_its_particles_itself(tmp_path):
+    """With epsilon held still, all the last generation's own particles are within the next
+    epsilon: they all join it (200 of generation 0, then 100 of generation 1), but count for
+    only half of ``n_particles``, so each generation still draws 100 itself."""
+    pmc = PMCABC(MODEL.prior, MODEL, n_particles=200, epsilons=[1.0, 1.0, 1.0], engine="numpy")
+    pmc.run(OBSERVED, seed=2, checkpoint=str(tmp_path))
+    for g, joined in ((1, 200), (2, 100)):
+        origin = pd.read_parquet(tmp_path / f"generation-{g:04d}.parquet")[ORIGIN].to_numpy()
+        assert (origin == g).sum() == 100 and (origin == g - 1).sum() == joined
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_rest_of_a_budget_spent_at_the_last_epsilon_joins_the_whole_last_population(
     tmp_path, seed
 ):
-    """At 19,000 simulations (1,000 particles, seeds 1 and 2) the rest after generation 2
+    """At 15,500 simulations (1,000 particles, seeds 1 and 2) the rest after generation 2
     buys too few particles at a smaller epsilon, so generation 3 spends it at generation 2's.
     Its particles join all of generation 2's (its own and those it recycled), so the ESS
-    rises (1,001 -> 1,086 and 1,105 -> 1,260). Recycled, they had joined only generation 2's
-    own particles, dropping the ones it had recycled: the ESS fell to 797 and 1,011 (on the
-    Gamma model of ``benchmarks/accuracy.py`` at 1e5, from 476 to 203, five times further from
+    rises (785 -> 915 and 799 -> 875). Recycled, they would join only generation 2's own
+    particles, dropping the ones it had recycled (on the Gamma model of
+    ``benchmarks/accuracy.py`` at 1e5 the ESS fell from 476 to 203, five times further from
     the exact posterior). Of the two, the larger ESS is kept; here the join. The joined
     population is the conjugate ABC posterior there."""
-    posterior = budgeted(n_particles=1000, max_simulations=19_000).run(
+    posterior = budgeted(n_particles=1000, max_simulations=15_500).run(
         OBSERVED, seed=seed, checkpoint=str(tmp_path)
     )
     history = posterior.history
@@ -212,7 +247,7 @@ def test_the_rest_of_a_budget_at_the_last_epsilon_stays_recycled_when_that_holds
         return joined.assign(weight=weights / weights.sum())
 
     monkeypatch.setattr(sequential, "merged", lopsided)
-    posterior = budgeted(n_particles=1000, max_simulations=19_000).run(
+    posterior = budgeted(n_particles=1000, max_simulations=15_500).run(
         OBSERVED, seed=1, checkpoint=str(tmp_path)
     )
     history = posterior.history
@@ -254,7 +289,7 @@ def test_a_checkpoint_saved_without_recycling_names_recycle_when_refused(tmp_pat
 
 
 def test_recycling_spends_the_budget_to_within_one_batch_and_wastes_under_5_percent():
-    """1,000 particles and 1e5 simulations (issue 14's scale for the 5%): 1.2-2.2% of the
+    """1,000 particles and 1e5 simulations (issue 14's scale for the 5%): 0.2-2.3% of the
     budget ran past a cut on seeds 1-3; the simulator's own count equals the reported one."""
     calls = []
 

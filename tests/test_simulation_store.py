@@ -44,11 +44,18 @@ def test_a_pmc_run_keeps_every_simulation_and_the_same_posterior(tmp_path):
     # Every simulator call in batches: the dry runs' 2 x 8 happen on the driver, not stored.
     assert len(rows) == sum(CALLS) - post.metadata["n_driver_simulations"]
     assert per_generation.tolist() == (history["n_simulations"] + history["n_discarded"]).tolist()
-    last = rows[rows["generation"] == 2]
-    within = last[last["distance"] <= post.epsilon].sort_values(["batch", "index"])
-    np.testing.assert_array_equal(
-        within[["mu", "sigma"]].to_numpy()[: len(post.samples)], post.samples.to_numpy()
-    )
+    # The last population: generation 2's own particles (its first stored rows within its
+    # epsilon, in batch order), then generation 1's within it (recycled), which count toward
+    # the 200 particles up to half of them.
+    samples = post.samples.to_numpy()
+    inside = rows[rows["distance"] <= post.epsilon].sort_values(["batch", "index"])
+    fresh = inside.loc[inside["generation"] == 2, ["mu", "sigma"]].to_numpy()
+    before = {tuple(r) for r in inside.loc[inside["generation"] == 1, ["mu", "sigma"]].to_numpy()}
+    kept = sum(tuple(r) in before for r in samples)
+    own = len(samples) - kept
+    assert kept > 0 and own == 200 - min(kept, 100)
+    np.testing.assert_array_equal(samples[:own], fresh[:own])
+    assert all(tuple(r) in before for r in samples[own:])
     np.testing.assert_array_equal(
         rows[["_stat_0", "_stat_1"]].to_numpy()[:5],
         simulate_batch_zero()[:5],

@@ -253,7 +253,10 @@ class SequentialABC(Algorithm):
             population = merged(within(run.population, epsilon), population)
         return population
 
-    def _sample(self, g: int, proposal: Any, epsilon: float, n_particles: int, run: Run) -> Sample:
+    def _sample(
+        self, g: int, proposal: Any, epsilon: float, n_particles: int, run: Run, kept: int = 0
+    ) -> Sample:
+        """Generation ``g``'s ``n_particles``, of which ``kept`` come from the last (recycled)."""
         rate = forecast_rate(run.records, run.population, epsilon)
         # Hopeless only below the particles that keep it; one sized to the budget runs to its end.
         normal = g > 0 and n_particles == self.n_particles
@@ -262,13 +265,13 @@ class SequentialABC(Algorithm):
         return sample_until(
             run.engine,
             task,
-            n_particles,
+            n_particles - kept,
             self.max_simulations - run.n_used,
             rate,
             f"abcspark {self.name} generation {g}",
             first_round=1.0 if g == 0 else FORECAST_SHARE,
             max_failed_share=self.problem.max_failed_share,
-            give_up_below=math.ceil(least),
+            give_up_below=max(math.ceil(least) - kept, 0),
         )
 
     def _stop_reason(self, run: Run) -> Optional[str]:
