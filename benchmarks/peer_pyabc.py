@@ -87,6 +87,7 @@ def pmc(
         "to_posterior": to_posterior,
         "n_simulations": int(n_simulations),
         "final_epsilon": float(schedule[-1]),
+        "ess": float(1.0 / (weights @ weights)),
         "python_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "load": os.getloadavg()[0],
         **moments,

@@ -10,8 +10,10 @@ schedule is then given to pyABC 0.13's ``ABCSMC`` (multicore, its default kernel
 reach the same final epsilon with the same population, summaries and distance. Each side
 counts every simulator call (abcspark: ``metadata["n_simulations"]``, discarded batches
 included). The tables give the medians and means of abcspark's count over pyABC's, per kernel
-and size, and of what abcspark ran up to each generation's last particle (``run_to_last``:
-without ``n_discarded`` and ``n_after_last``) over pyABC's count.
+and size, of what abcspark ran up to each generation's last particle (``run_to_last``:
+without ``n_discarded`` and ``n_after_last``) over pyABC's count, and of each side's final
+effective sample size (``ess``, ``pyabc_ess``): the same epsilon is worth as much only with
+as good a population.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def abcspark_run(kernel: str, n_particles: int, seed: int) -> dict:
         "n_simulations": posterior.metadata["n_simulations"],
         "after_last": posterior.metadata["n_after_last"],
         "discarded": posterior.metadata["n_discarded"],
+        "ess": posterior.ess,
         "epsilons": epsilons,
         "heights": height_observations().tolist(),
     }
@@ -77,6 +80,8 @@ def main() -> None:
                         "after_last": ours["after_last"],
                         "discarded": ours["discarded"],
                         "pyabc": theirs["n_simulations"],
+                        "ess": ours["ess"],
+                        "pyabc_ess": theirs["ess"],
                     }
                 )
                 print(rows[-1], flush=True)
@@ -84,11 +89,12 @@ def main() -> None:
         ratio=lambda t: t["abcspark"] / t["pyabc"],
         run_to_last=lambda t: (t["abcspark"] - t["after_last"] - t["discarded"]) / t["pyabc"],
     )
-    columns = ["final_epsilon", "abcspark", "pyabc", "ratio", "run_to_last"]
+    columns = ["final_epsilon", "abcspark", "pyabc", "ratio", "run_to_last", "ess", "pyabc_ess"]
     by = table.groupby(["particles", "kernel"])[columns]
     print(
         "medians\n", by.median().round(3).to_string(), "\nmeans\n", by.mean().round(4).to_string()
     )
+    print("standard errors of the means\n", by.sem().round(4).to_string())
 
 
 if __name__ == "__main__":
