@@ -39,6 +39,10 @@ class GenerationRecord:
     n_after_last : int
         Of ``n_simulations``, those that ran after the generation's last particle in its
         batch (the batch was simulated whole): they too count for nothing but the bill.
+    n_reused : int
+        Particles of the population that an earlier generation drew and this one kept:
+        recycled (PMC), joined to the budget's last generation, or kept from the pool (APMC);
+        0 where every particle is the generation's own (rejection, ABC-SMC).
     """
 
     generation: int
@@ -51,12 +55,20 @@ class GenerationRecord:
     n_discarded: int
     seconds: float
     n_after_last: int = 0
+    n_reused: int = 0
 
     @classmethod
     def of(
-        cls, generation: int, epsilon: float, sample: Sample, weights: np.ndarray, seconds: float
+        cls,
+        generation: int,
+        epsilon: float,
+        sample: Sample,
+        weights: np.ndarray,
+        seconds: float,
+        n_reused: int = 0,
     ) -> GenerationRecord:
-        """The record of a generation that accepted ``sample`` with ``weights``."""
+        """The record of a generation that accepted ``sample`` and kept ``n_reused`` earlier
+        particles, with ``weights`` on them all."""
         return cls(
             generation=generation,
             epsilon=float(epsilon),
@@ -68,13 +80,16 @@ class GenerationRecord:
             n_discarded=sample.n_discarded,
             seconds=seconds,
             n_after_last=sample.n_after_last,
+            n_reused=n_reused,
         )
 
     def describe(self) -> str:
         """One line for the log: ``generation 2: epsilon 0.31, acceptance rate ...``."""
+        reused = f", {self.n_reused} particles reused" if self.n_reused else ""
         return (
             f"generation {self.generation}: epsilon {self.epsilon:.4g}, acceptance rate "
             f"{self.acceptance_rate:.3g}, {self.n_simulations} simulations, ESS {self.ess:.1f}"
+            f"{reused}"
         )
 
     def to_dict(self) -> dict:

@@ -21,6 +21,7 @@ METRICS = (
     "n_proposals",
     "n_discarded",
     "n_after_last",
+    "n_reused",
     "n_failed",
     "seconds",
 )
@@ -35,8 +36,9 @@ class MLflowLogger(Callback):
     Parameters (``mlflow.log_params``): the algorithm's name, the seed and every setting that
     decides the result (``algorithm.settings()``, nested ones as ``prior.mu.low``). Metrics, at
     each generation as the step: epsilon, acceptance rate, ESS and the simulations, proposals,
-    discarded and failed simulations and seconds; at the end ``total_simulations`` (every
-    simulator call, ``posterior.metadata["n_simulations"]``). Artifacts: the saved posterior
+    discarded and failed simulations, particles reused and seconds; at the end
+    ``total_simulations`` (every simulator call, ``posterior.metadata["n_simulations"]``).
+    Artifacts: the saved posterior
     (``posterior/``, :meth:`~abcspark.Posterior.load` reads it back) and its plot
     (``posterior.png``, when matplotlib is installed).
 

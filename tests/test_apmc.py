@@ -153,6 +153,10 @@ def test_p_acc_is_the_share_of_new_particles_within_the_last_epsilon_and_stops_t
         new = run.new_distances[g]
         assert len(new) == 200
         assert rates[g] == np.mean(new <= history["epsilon"].iloc[g - 1])
+        # The 200 kept are the new ones within the new epsilon and the rest, older ones.
+        kept_new = np.sum(new <= history["epsilon"].iloc[g])
+        assert 0 < history["n_reused"].iloc[g] == 200 - kept_new < 200
+    assert history["n_reused"].iloc[0] == 0
     assert len(posterior.samples) == 200 and (posterior.distances <= posterior.epsilon).all()
     # p_acc_min=0 never stops the run: the generations do.
     longer = apmc(p_acc_min=0.0, generations=4).run(OBSERVED, seed=1)

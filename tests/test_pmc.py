@@ -189,6 +189,7 @@ def test_history_and_stop_on_min_epsilon():
         "n_discarded",
         "seconds",
         "n_after_last",
+        "n_reused",
     ]
     assert posterior.metadata["stop_reason"] == "min_epsilon"
     assert history["epsilon"].iloc[-1] == 0.3 and (history["epsilon"].iloc[1:-1] > 0.3).all()

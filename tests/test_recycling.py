@@ -170,8 +170,8 @@ def test_every_generation_holds_its_own_and_the_last_ones_particles(tmp_path):
 
 def test_recycled_particles_count_toward_a_generations_particles(tmp_path):
     """Without a budget (recycling is the default): each later generation draws only
-    ``n_particles`` minus the last one's own particles within its epsilon, and the simulator
-    ran only what the history reports."""
+    ``n_particles`` minus the last one's own particles within its epsilon, the history's
+    ``n_reused``, and the simulator ran only what the history reports."""
     calls = []
 
     def counted(theta, rng):
@@ -188,6 +188,8 @@ def test_recycled_particles_count_toward_a_generations_particles(tmp_path):
         origin = pd.read_parquet(tmp_path / f"generation-{g:04d}.parquet")[ORIGIN].to_numpy()
         own, kept = int((origin == g).sum()), int((origin == g - 1).sum())
         assert 0 < kept <= 150 and own == 300 - kept and len(origin) == 300
+        assert posterior.history["n_reused"].iloc[g] == kept
+    assert posterior.history["n_reused"].iloc[0] == 0
 
 
 def test_a_generation_draws_at_least_half_its_particles_itself(tmp_path):
@@ -223,6 +225,7 @@ def test_the_rest_of_a_budget_spent_at_the_last_epsilon_joins_the_whole_last_pop
     joined = posterior.samples.join(pd.Series(posterior.distances, name="distance"))
     assert set(before["distance"]) <= set(joined["distance"])
     assert len(posterior.samples) > len(before)
+    assert history["n_reused"].iloc[-1] == len(before)  # all of generation 2's, none dropped
     mean, var = MODEL.abc_moments(OBSERVED[0], posterior.epsilon)
     ess = posterior.ess
     assert abs(posterior.mean()["mu"] - mean) < 4 * math.sqrt(var / ess)

@@ -245,9 +245,9 @@ class APMCABC(SequentialABC):
         p_acc = float(np.mean(distances <= last)) if len(new) else 0.0
         pool = new if g == 0 else pd.concat([run.population, new], ignore_index=True)
         epsilon, run.population = self._keep(pool)
-        weights = run.population["weight"].to_numpy()
-        seconds = time.perf_counter() - started
-        record = GenerationRecord.of(g, epsilon, sample, weights / weights.sum(), seconds)
+        weights, seconds = run.population["weight"].to_numpy(), time.perf_counter() - started
+        reused = len(run.population) - int(np.count_nonzero(distances <= epsilon))
+        record = GenerationRecord.of(g, epsilon, sample, weights / weights.sum(), seconds, reused)
         run.records.append(replace(record, acceptance_rate=p_acc))
         log.info("%s %s", self.name, run.records[-1].describe())
         short = (g > 0 and n_new < self.n_new) or sample.stop != "complete"

@@ -238,7 +238,8 @@ class SequentialABC(Algorithm):
             run.distance, run.population = refit(run.distance, sample, run.population, run.observed)
             self.problem.fitted_distance = run.distance.to_dict()
         weights, seconds = run.population["weight"].to_numpy(), time.perf_counter() - started
-        run.records.append(GenerationRecord.of(g, epsilon, sample, weights, seconds))
+        reused = len(run.population) - len(sample.particles)
+        run.records.append(GenerationRecord.of(g, epsilon, sample, weights, seconds, reused))
         log.info("%s %s", self.name, run.records[-1].describe())
         return None if sample.stop == "complete" else "max_simulations"
 
