@@ -38,9 +38,8 @@ class MLflowLogger(Callback):
     each generation as the step: epsilon, acceptance rate, ESS and the simulations, proposals,
     discarded and failed simulations, particles reused and seconds; at the end
     ``total_simulations`` (every simulator call, ``posterior.metadata["n_simulations"]``).
-    Artifacts: the saved posterior
-    (``posterior/``, :meth:`~abcspark.Posterior.load` reads it back) and its plot
-    (``posterior.png``, when matplotlib is installed).
+    Artifacts: the saved posterior (``posterior/``, :meth:`~abcspark.Posterior.load` reads it
+    back) and its plot (``posterior.png``, when matplotlib is installed).
 
     It logs into the active MLflow run and leaves it open; without one it starts a run and ends
     it, ``FAILED`` if the ABC run raised. The tracking URI is MLflow's (``MLFLOW_TRACKING_URI``
