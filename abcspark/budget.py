@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from abcspark.history import GenerationRecord, forecast_rate
+from abcspark.recycling import reused
 from abcspark.sampling import Sample
 from abcspark.weighted import ess, quantile
 
@@ -34,6 +35,7 @@ def next_plan(
     min_epsilon: float,
     scheduled: bool,
     adaptive: bool,
+    recycle: bool = False,
 ) -> Optional[Tuple[float, int]]:
     """``(epsilon, particles)`` of the generation after ``population`` (with ``records``), or
     None when ``budget_left`` cannot buy it.
@@ -42,7 +44,8 @@ def next_plan(
     one); a ``target_acceptance_rate`` moves it (:func:`epsilon_for_rate`), never below
     ``min_epsilon``; then :func:`fit_budget` sizes the generation, relaxing epsilon unless it
     is ``scheduled``, and joining the last generation's epsilon unless the distance is
-    ``adaptive``.
+    ``adaptive``. With ``recycle``, the particles the last generation's own ones within
+    epsilon stand for (:func:`abcspark.recycling.reused`) are not bought.
     """
     distances = population["distance"].to_numpy()
     weights = population["weight"].to_numpy()
@@ -52,6 +55,7 @@ def next_plan(
     if target_acceptance_rate is not None:
         epsilon, rate = epsilon_for_rate(distances, weights, epsilon, rate, target_acceptance_rate)
     epsilon = max(epsilon, min_epsilon)
+    kept = reused(population, last.generation + 1, epsilon, n_particles) if recycle else 0
     return fit_budget(
         distances,
         weights,
@@ -61,6 +65,7 @@ def next_plan(
         budget_left,
         relax=not scheduled,
         last=None if adaptive else (last.epsilon, last.acceptance_rate),
+        kept=kept,
     )
 
 
@@ -73,12 +78,14 @@ def fit_budget(
     budget_left: float,
     relax: bool,
     last: Optional[Tuple[float, float]] = None,
+    kept: int = 0,
 ) -> Optional[Tuple[float, int]]:
     """Epsilon and particles of the next generation, sized to what is left of the budget.
 
     ``rate`` is the forecast acceptance rate per simulation at ``epsilon``, so the budget left
-    buys about ``m = rate * budget_left`` particles there. At least twice ``n_particles``:
-    ``(epsilon, n_particles)``, a generation like any other. Between half and twice: the
+    buys about ``m = rate * budget_left`` particles there. At least twice the ``n_particles``
+    it must draw (those ``kept`` from the last generation, recycled, it need not):
+    ``(epsilon, n_particles)``, a generation like any other. Else, from half ``n_particles``: the
     last generation, ``(epsilon, m)``, with more or fewer particles, to spend the budget left.
     Fewer: with ``relax``, the smallest larger quantile of the last distances (``distances``,
     ``weights``), where the rate scales with the population's weighted share within it, that
@@ -88,7 +95,7 @@ def fit_budget(
     (:func:`merged`). Else None: what is left is not worth a generation.
     """
     bought = rate * budget_left
-    if bought >= 2 * n_particles:
+    if bought >= 2 * (n_particles - kept):
         return epsilon, n_particles
     if bought >= n_particles / 2:
         return epsilon, int(bought)

@@ -14,7 +14,15 @@ import pandas as pd
 import pytest
 
 from abcspark.batch import SimulationError
-from abcspark.budget import budget_message, epsilon_for_rate, fit_budget, merged, within
+from abcspark.budget import (
+    budget_message,
+    epsilon_for_rate,
+    fit_budget,
+    merged,
+    next_plan,
+    within,
+)
+from abcspark.history import GenerationRecord
 from abcspark.rows import concat, keep_best, particle_columns
 from abcspark.sample_checks import check_failures, check_support
 from abcspark.sampling import (
@@ -83,6 +91,53 @@ def test_fit_budget_at_its_boundaries(rate, relax, expected):
     """Kills fit_budget #3 (``> 2n``), #6 (``> n/2``), #22 (``more > n/2``): each case sits
     exactly on the boundary the mutant moves."""
     assert fit_budget(*FOUR, 1.0, rate, 100, 800, relax) == expected
+
+
+def test_fit_budget_does_not_buy_the_particles_recycling_keeps():
+    """150 bought: twice the 75 a generation draws beside 25 kept, so a generation like any
+    other; beside 24 kept, or none, the last one, of 150. Kills ``2 * (n - kept)`` moved."""
+    assert fit_budget(*FOUR, 1.0, 0.1875, 100, 800, False, kept=25) == (1.0, 100)
+    assert fit_budget(*FOUR, 1.0, 0.1875, 100, 800, False, kept=24) == (1.0, 150)
+    assert fit_budget(*FOUR, 1.0, 0.1875, 100, 800, False) == (1.0, 150)
+
+
+@pytest.mark.parametrize(
+    ("drawn_by", "recycle", "expected"),
+    [
+        (1, True, (0.5, 100)),  # 50 of generation 1's own within 0.5: 50 to draw, 150 bought
+        (1, False, (0.5, 150)),  # no recycling: 150 bought < 200, the last generation
+        (0, True, (0.5, 150)),  # particles generation 1 recycled are never recycled again
+    ],
+)
+def test_next_plan_counts_the_last_generations_own_particles_within_epsilon(
+    drawn_by, recycle, expected
+):
+    """After generation 1 (acceptance rate 0.1875), 800 simulations buy 150 particles at
+    epsilon 0.5, where 50 of the 100 last particles are."""
+    population = pd.DataFrame(
+        {
+            "distance": np.arange(1, 101) / 100.0,
+            "weight": np.full(100, 0.01),
+            "generation": np.full(100, drawn_by),
+        }
+    )
+    records = [
+        GenerationRecord(g, 1.0 / (g + 1), 1000, 1000, rate, 100.0, 0, 0, 1.0)
+        for g, rate in ((0, 0.1), (1, 0.1875))
+    ]
+    plan = next_plan(
+        population,
+        records,
+        0.5,
+        100,
+        800,
+        target_acceptance_rate=None,
+        min_epsilon=0.0,
+        scheduled=True,
+        adaptive=False,
+        recycle=recycle,
+    )
+    assert plan == expected
 
 
 def test_fit_budget_takes_the_first_5_percent_quantile_that_buys_half():

@@ -57,8 +57,7 @@ class PMCABC(SequentialABC):
         0.3 with ``max_simulations``, closer to the exact posteriors per simulation in 10 of 16
         measured cells (README, accuracy), and 0.5 without, where 0.3 costs far more.
     epsilons : sequence of float, optional
-        An explicit, non-increasing schedule instead (its length caps ``generations``); ``inf``
-        allowed first.
+        A non-increasing schedule instead (its length caps ``generations``); ``inf`` first.
     target_acceptance_rate : float, optional
         Instead of ``epsilon_quantile``: each epsilon is the smallest 5% quantile of the last
         distances at which the forecast acceptance rate reaches this (pyABC's acceptance-rate
@@ -219,6 +218,7 @@ class PMCABC(SequentialABC):
             min_epsilon=self.min_epsilon if self.epsilons is None else 0.0,
             scheduled=self.epsilons is not None,
             adaptive=self.problem.adaptive,
+            recycle=self.recycle,
         )
 
     def _sample(self, g: int, proposal: Any, epsilon: float, n_particles: int, run: Run) -> Sample:
