@@ -4,7 +4,9 @@ Two methods, both moving each particle to where its statistics would have hit th
 ones, with Epanechnikov weights on the distance:
 
 - :func:`local_linear` (Beaumont, Zhang and Balding 2002): a weighted linear regression of the
-  parameters on the statistics' differences to the observed ones, and a shift along its slope;
+  parameters on the statistics' differences to the observed ones, and a shift along its slope
+  (ridge-penalised by leave-one-out error, :func:`ridge_slopes`, so that few particles for
+  many statistics do not move them by noise);
 - :func:`neural` (Blum and Francois 2010): a small neural network for the conditional mean and
   another for the conditional log-variance, so that the shift is non-linear and the spread is
   rescaled (heteroscedastic). It needs scikit-learn (``pip install 'abcspark[adjust]'``).
@@ -96,7 +98,11 @@ def local_linear(
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Adjusted particles ``(n, d)`` and their normalised weights ``(n,)``.
 
-    The weights are :func:`epanechnikov`'s.
+    The weights are :func:`epanechnikov`'s; the slopes :func:`ridge_slopes`': least squares
+    where the statistics predict a parameter, shrunk towards none where they predict it no
+    better than its mean (on ``benchmarks/accuracy.py``'s SIR model at 1e3 simulations, with
+    36-111 particles for 20 statistics, least squares left the posterior 3.6 times farther
+    from the exact one than no adjustment; the penalty, 1.5 times).
 
     References
     ----------
@@ -105,11 +111,64 @@ def local_linear(
     """
     kernel = epanechnikov(distances, weights)
     z = to_unbounded(theta, bounds)
-    design = np.column_stack([np.ones(len(theta)), stats - observed])
-    root = np.sqrt(kernel)[:, None]
-    coefficients = np.linalg.lstsq(design * root, z * root, rcond=None)[0]
-    adjusted = z - (stats - observed) @ coefficients[1:]
+    adjusted = z - (stats - observed) @ ridge_slopes(stats - observed, z, kernel)
     return from_unbounded(adjusted, bounds), kernel
+
+
+def ridge_slopes(x: np.ndarray, z: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Slopes ``(p, d)`` of the ``kernel``-weighted regression of each column of ``z`` on ``x``,
+    ridge-penalised by leave-one-out error.
+
+    For each parameter, the smallest penalty of :data:`PENALTIES` whose :func:`ridge` fit has
+    a weighted leave-one-out error within :data:`TOLERANCE` of the least. A regression on
+    nearly as many statistics as there are particles that count fits them all and predicts
+    none: the penalty, up to no slope at all, keeps it from moving the particles by its noise.
+    """
+    fits = [ridge(x, z, kernel, factor) for factor in PENALTIES]
+    press = np.array([error for _, error in fits])
+    chosen = np.argmax(press <= press.min(axis=0) * (1 + TOLERANCE), axis=0)
+    return np.column_stack([fits[c][0][:, j] for j, c in enumerate(chosen)])
+
+
+def ridge(
+    x: np.ndarray, z: np.ndarray, kernel: np.ndarray, factor: float
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Slopes ``(p, d)`` of the ``kernel``-weighted ridge regression of ``z`` on ``x``, with an
+    intercept, and each column's weighted leave-one-out squared error ``(d,)``.
+
+    The penalty is ``factor`` times the largest squared singular value of ``x``, centred and
+    scaled by its weighted moments and weighted by the root of ``kernel``: 0 is least squares,
+    infinity the weighted mean (no slope). The leave-one-out error is PRESS, each residual over
+    one minus its particle's leverage; a particle with leverage 1 makes it infinite.
+    """
+    root = np.sqrt(kernel)[:, None]
+    xc, zc = x - kernel @ x, z - kernel @ z
+    scale = np.sqrt(kernel @ xc**2)
+    xs = xc / np.where(scale > 0, scale, 1.0)
+    u, singular, vt = np.linalg.svd(xs * root, full_matrices=False)
+    keep = singular > singular.max(initial=0.0) * max(x.shape) * np.finfo(float).eps
+    u, singular, vt = u[:, keep], singular[keep], vt[keep]
+    shrink = np.zeros_like(singular)
+    if factor < np.inf:
+        shrink = singular**2 / (singular**2 + factor * singular.max(initial=0.0) ** 2)
+    beta = vt.T @ ((shrink / singular)[:, None] * (u.T @ (zc * root)))
+    leverage = kernel + (u**2) @ shrink
+    missed = (zc - xs @ beta) ** 2
+    with np.errstate(divide="ignore"):
+        loo = np.where(
+            (leverage < 1 - 1e-9)[:, None], missed / (1 - leverage[:, None]) ** 2, np.inf
+        )
+    press = np.where(kernel[:, None] > 0, loo, 0.0)
+    return beta / np.where(scale > 0, scale, 1.0)[:, None], kernel @ press
+
+
+PENALTIES = (0.0, *(10.0 ** np.arange(-6, 3)), np.inf)
+"""Ridge penalties :func:`ridge_slopes` chooses among, as factors of the largest squared
+singular value of the weighted, standardised statistics (:func:`ridge`)."""
+TOLERANCE = 0.01
+"""A larger penalty is taken only if it lowers the leave-one-out error by more than this
+share: where the statistics explain little of a large population's spread the error hardly
+moves with the penalty, yet the slope still corrects the particles' centre."""
 
 
 def neural(
