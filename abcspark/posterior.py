@@ -244,8 +244,8 @@ class Posterior:
         Parameters
         ----------
         method : {'linear', 'neural'}
-            ``'linear'``: local-linear (Beaumont et al. 2002); ``'neural'``: non-linear and
-            heteroscedastic (Blum and Francois 2010), for curved or bimodal posteriors.
+            ``'linear'``: local-linear (Beaumont et al. 2002), ridge-penalised; ``'neural'``:
+            non-linear, heteroscedastic (Blum and Francois 2010), for curved or bimodal ones.
         seed : int
             The networks' seed (``'neural'``): the same seed, the same particles.
 
