@@ -245,7 +245,7 @@ class Posterior:
         ----------
         method : {'linear', 'neural'}
             ``'linear'``: local-linear (Beaumont et al. 2002), ridge-penalised; ``'neural'``:
-            non-linear, heteroscedastic (Blum and Francois 2010), for curved or bimodal ones.
+            non-linear, heteroscedastic (Blum and Francois 2010), for curved or bimodal posteriors.
         seed : int
             The networks' seed (``'neural'``): the same seed, the same particles.
 
