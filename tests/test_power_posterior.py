@@ -162,8 +162,9 @@ def test_local_linear_weights_and_adjustment_by_hand():
     by_hand = np.array([0.1, 0.28125, 0.15, 0.109375, 0.0]) / 0.640625
     np.testing.assert_allclose(expected, by_hand, rtol=0, atol=1e-8)
     np.testing.assert_allclose(kernel, expected, rtol=1e-12)
-    # Least squares (slope 4.4515) has a leave-one-out error of 0.33929; the penalty 0.01
-    # (slope 4.4074) 0.33526, the least of PENALTIES: the slope chosen.
+    # Least squares (slope 4.4515) has a leave-one-out error of 0.33929, the penalty 0.001
+    # 0.33878, both more than TOLERANCE (1%) above the least, 0.33526 at the penalty 0.01
+    # (slope 4.4074): the slope chosen. A tolerance of 2% would take least squares.
     beta = ridge_by_hand(theta[:, 0], offsets, expected, 0.01)
     assert slope_by_hand(theta[:, 0], offsets, expected) == pytest.approx(4.45150288)
     assert beta == pytest.approx(4.40742859)
