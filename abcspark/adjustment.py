@@ -124,42 +124,48 @@ def ridge_slopes(x: np.ndarray, z: np.ndarray, kernel: np.ndarray) -> np.ndarray
     nearly as many statistics as there are particles that count fits them all and predicts
     none: the penalty, up to no slope at all, keeps it from moving the particles by its noise.
     """
-    fits = [ridge(x, z, kernel, factor) for factor in PENALTIES]
-    press = np.array([error for _, error in fits])
+    slopes, press = ridge(x, z, kernel, PENALTIES)
     chosen = np.argmax(press <= press.min(axis=0) * (1 + TOLERANCE), axis=0)
-    return np.column_stack([fits[c][0][:, j] for j, c in enumerate(chosen)])
+    return slopes[chosen, :, np.arange(z.shape[1])].T
 
 
 def ridge(
-    x: np.ndarray, z: np.ndarray, kernel: np.ndarray, factor: float
+    x: np.ndarray, z: np.ndarray, kernel: np.ndarray, factors: Sequence[float]
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """Slopes ``(p, d)`` of the ``kernel``-weighted ridge regression of ``z`` on ``x``, with an
-    intercept, and each column's weighted leave-one-out squared error ``(d,)``.
+    """Slopes ``(f, p, d)`` of the ``kernel``-weighted ridge regression of ``z`` on ``x``, with
+    an intercept, at each of ``f`` penalty ``factors``, and each fit's weighted leave-one-out
+    squared error per column ``(f, d)``.
 
-    The penalty is ``factor`` times the largest squared singular value of ``x``, centred and
-    scaled by its weighted moments and weighted by the root of ``kernel``: 0 is least squares,
-    infinity the weighted mean (no slope). The leave-one-out error is PRESS, each residual over
-    one minus its particle's leverage; a particle with leverage 1 makes it infinite.
+    A penalty is its factor times the largest squared singular value of ``x``, centred and
+    scaled by its weighted moments and weighted by the root of ``kernel`` (decomposed once for
+    all factors): 0 is least squares, infinity the weighted mean (no slope). The leave-one-out
+    error is PRESS, each residual over one minus its particle's leverage; a particle with
+    leverage 1 makes it infinite.
     """
     root = np.sqrt(kernel)[:, None]
     xc, zc = x - kernel @ x, z - kernel @ z
     scale = np.sqrt(kernel @ xc**2)
-    xs = xc / np.where(scale > 0, scale, 1.0)
+    scale = np.where(scale > 0, scale, 1.0)  # a constant statistic gets no slope either way
+    xs = xc / scale
     u, singular, vt = np.linalg.svd(xs * root, full_matrices=False)
     keep = singular > singular.max(initial=0.0) * max(x.shape) * np.finfo(float).eps
     u, singular, vt = u[:, keep], singular[keep], vt[keep]
-    shrink = np.zeros_like(singular)
-    if factor < np.inf:
-        shrink = singular**2 / (singular**2 + factor * singular.max(initial=0.0) ** 2)
-    beta = vt.T @ ((shrink / singular)[:, None] * (u.T @ (zc * root)))
-    leverage = kernel + (u**2) @ shrink
-    missed = (zc - xs @ beta) ** 2
-    with np.errstate(divide="ignore"):
-        loo = np.where(
-            (leverage < 1 - 1e-9)[:, None], missed / (1 - leverage[:, None]) ** 2, np.inf
-        )
-    press = np.where(kernel[:, None] > 0, loo, 0.0)
-    return beta / np.where(scale > 0, scale, 1.0)[:, None], kernel @ press
+    projected = u.T @ (zc * root)
+    slopes, press = [], []
+    for factor in factors:
+        shrink = np.zeros_like(singular)
+        if factor < np.inf:
+            shrink = singular**2 / (singular**2 + factor * singular.max(initial=0.0) ** 2)
+        beta = vt.T @ ((shrink / singular)[:, None] * projected)
+        leverage = kernel + (u**2) @ shrink
+        missed = (zc - xs @ beta) ** 2
+        with np.errstate(divide="ignore"):
+            loo = np.where(
+                (leverage < 1 - 1e-9)[:, None], missed / (1 - leverage[:, None]) ** 2, np.inf
+            )
+        slopes.append(beta / scale[:, None])
+        press.append(kernel @ np.where(kernel[:, None] > 0, loo, 0.0))
+    return np.array(slopes), np.array(press)
 
 
 PENALTIES = (0.0, *(10.0 ** np.arange(-6, 3)), np.inf)

@@ -209,7 +209,7 @@ def test_ridge_leave_one_out_error_is_that_of_refits_without_each_particle(facto
     k = rng.uniform(0.2, 1.0, 12)
     k[4] = 0.0
     k /= k.sum()
-    slopes, press = ridge(x, z, k, factor)
+    slopes, press = (fit[0] for fit in ridge(x, z, k, [factor]))
     xs = (x - k @ x) * np.sqrt(k)[:, None] / np.sqrt(k @ (x - k @ x) ** 2)
     top = np.linalg.svd(xs, compute_uv=False).max() ** 2
     penalty = 1e12 if factor == np.inf else factor * top
