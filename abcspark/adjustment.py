@@ -5,8 +5,8 @@ ones, with Epanechnikov weights on the distance:
 
 - :func:`local_linear` (Beaumont, Zhang and Balding 2002): a weighted linear regression of the
   parameters on the statistics' differences to the observed ones, and a shift along its slope
-  (ridge-penalised by leave-one-out error, :func:`ridge_slopes`, so that few particles for
-  many statistics do not move them by noise);
+  (ridge-penalised by leave-one-out error and the error at the observation,
+  :func:`ridge_slopes`, so that few particles for many statistics do not move them by noise);
 - :func:`neural` (Blum and Francois 2010): a small neural network for the conditional mean and
   another for the conditional log-variance, so that the shift is non-linear and the spread is
   rescaled (heteroscedastic). It needs scikit-learn (``pip install 'abcspark[adjust]'``).
@@ -117,30 +117,40 @@ def local_linear(
 
 def ridge_slopes(x: np.ndarray, z: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Slopes ``(p, d)`` of the ``kernel``-weighted regression of each column of ``z`` on ``x``,
-    ridge-penalised by leave-one-out error.
+    ridge-penalised by leave-one-out error and the error at the observation.
 
     For each parameter, the smallest penalty of :data:`PENALTIES` whose :func:`ridge` fit has
-    a weighted leave-one-out error within :data:`TOLERANCE` of the least. A regression on
-    nearly as many statistics as there are particles that count fits them all and predicts
-    none: the penalty, up to no slope at all, keeps it from moving the particles by its noise.
+    a weighted leave-one-out error plus an estimated squared error at the observation within
+    :data:`TOLERANCE` of the least. A regression on nearly as many statistics as there are
+    particles that count fits them all and predicts none: the penalty, up to no slope at all,
+    keeps it from moving the particles by its noise; the error at the observation keeps it
+    from shrinking slopes that the particles' centre needs (on the 10-d Gaussian at 1e3
+    simulations, closer in 19 of 24 runs than by leave-one-out error alone: README).
     """
-    slopes, press = ridge(x, z, kernel, PENALTIES)
-    chosen = np.argmax(press <= press.min(axis=0) * (1 + TOLERANCE), axis=0)
+    slopes, press, at_observation = ridge(x, z, kernel, PENALTIES)
+    error = press + at_observation
+    chosen = np.argmax(error <= error.min(axis=0) * (1 + TOLERANCE), axis=0)
     return slopes[chosen, :, np.arange(z.shape[1])].T
 
 
 def ridge(
     x: np.ndarray, z: np.ndarray, kernel: np.ndarray, factors: Sequence[float]
-) -> Tuple[np.ndarray, np.ndarray]:
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Slopes ``(f, p, d)`` of the ``kernel``-weighted ridge regression of ``z`` on ``x``, with
-    an intercept, at each of ``f`` penalty ``factors``, and each fit's weighted leave-one-out
-    squared error per column ``(f, d)``.
+    an intercept, at each of ``f`` penalty ``factors``; each fit's weighted leave-one-out
+    squared error per column ``(f, d)``, and the squared error of its prediction at ``x = 0``
+    (the observation) estimated per column ``(f, d)``.
 
     A penalty is its factor times the largest squared singular value of ``x``, centred and
     scaled by its weighted moments and weighted by the root of ``kernel`` (decomposed once for
     all factors): 0 is least squares, infinity the weighted mean (no slope). The leave-one-out
     error is PRESS, each residual over one minus its particle's leverage; a particle with
-    leverage 1 makes it infinite.
+    leverage 1 makes it infinite. The error at the observation is the prediction's variance
+    there (the noise, estimated as the least PRESS, through the fit's leverage at ``x = 0``)
+    plus its squared bias, estimated as its squared gap to least squares' prediction less that
+    gap's variance (at least 0); the intercept's variance, the same for every penalty, is left
+    out. PRESS sees a fit's error where the particles are; the observation may lie where few
+    of them are.
     """
     root = np.sqrt(kernel)[:, None]
     xc, zc = x - kernel @ x, z - kernel @ z
@@ -151,11 +161,17 @@ def ridge(
     keep = singular > singular.max(initial=0.0) * max(x.shape) * np.finfo(float).eps
     u, singular, vt = u[:, keep], singular[keep], vt[keep]
     projected = u.T @ (zc * root)
-    slopes, press = [], []
+    offset = vt @ (-(kernel @ x) / scale)  # the observation, x = 0, in the fit's coordinates
+    spread = offset**2 * ((u**2).T @ kernel)  # its variance per component, in noise units
+    slopes, press, variance, gaps = [], [], [], []
     for factor in factors:
         shrink = np.zeros_like(singular)
         if factor < np.inf:
             shrink = singular**2 / (singular**2 + factor * singular.max(initial=0.0) ** 2)
+        variance.append(
+            ((shrink / singular) ** 2 @ spread, ((1 - shrink) / singular) ** 2 @ spread)
+        )
+        gaps.append(((shrink - 1) / singular * offset) @ projected)  # to least squares'
         beta = vt.T @ ((shrink / singular)[:, None] * projected)
         leverage = kernel + (u**2) @ shrink
         missed = (zc - xs @ beta) ** 2
@@ -165,7 +181,12 @@ def ridge(
             )
         slopes.append(beta / scale[:, None])
         press.append(kernel @ np.where(kernel[:, None] > 0, loo, 0.0))
-    return np.array(slopes), np.array(press)
+    noise = np.min(press, axis=0)
+    at_observation = [
+        noise * own + np.maximum(0.0, gap**2 - noise * other)
+        for (own, other), gap in zip(variance, gaps)
+    ]
+    return np.array(slopes), np.array(press), np.array(at_observation)
 
 
 PENALTIES = (0.0, *(10.0 ** np.arange(-6, 3)), np.inf)

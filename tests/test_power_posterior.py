@@ -162,9 +162,10 @@ def test_local_linear_weights_and_adjustment_by_hand():
     by_hand = np.array([0.1, 0.28125, 0.15, 0.109375, 0.0]) / 0.640625
     np.testing.assert_allclose(expected, by_hand, rtol=0, atol=1e-8)
     np.testing.assert_allclose(kernel, expected, rtol=1e-12)
-    # Least squares (slope 4.4515) has a leave-one-out error of 0.33929, the penalty 0.001
-    # 0.33878, both more than TOLERANCE (1%) above the least, 0.33526 at the penalty 0.01
-    # (slope 4.4074): the slope chosen. A tolerance of 2% would take least squares.
+    # Least squares (slope 4.4515) has a leave-one-out error of 0.33929 plus an estimated
+    # error at the observation of 0.00632, 0.34561; the penalty 0.001 0.34508; both more than
+    # TOLERANCE (1%) above the least, 0.34146 at the penalty 0.01 (slope 4.4074): the slope
+    # chosen. A tolerance of 2% would take least squares.
     beta = ridge_by_hand(theta[:, 0], offsets, expected, 0.01)
     assert slope_by_hand(theta[:, 0], offsets, expected) == pytest.approx(4.45150288)
     assert beta == pytest.approx(4.40742859)
@@ -209,13 +210,35 @@ def test_ridge_leave_one_out_error_is_that_of_refits_without_each_particle(facto
     k = rng.uniform(0.2, 1.0, 12)
     k[4] = 0.0
     k /= k.sum()
-    slopes, press = (fit[0] for fit in ridge(x, z, k, [factor]))
+    slopes, press, _ = (fit[0] for fit in ridge(x, z, k, [factor]))
     xs = (x - k @ x) * np.sqrt(k)[:, None] / np.sqrt(k @ (x - k @ x) ** 2)
     top = np.linalg.svd(xs, compute_uv=False).max() ** 2
     penalty = 1e12 if factor == np.inf else factor * top
     np.testing.assert_allclose(press, refitted_without_each(x, z, k, penalty), rtol=1e-6)
     if factor == np.inf:
         np.testing.assert_array_equal(slopes, 0.0)
+
+
+def test_ridge_error_at_the_observation_is_that_of_repeated_data_sets():
+    """``ridge``'s estimate of the squared error of each fit's prediction at the observation
+    (x = 0, where the data's mean is 0), averaged over 400 data sets, is the error made there:
+    least squares (variance only), a penalty (variance and the bias of shrinking) and no slope
+    (bias only). The observation lies 1.5 spreads off the particles' centre, where a fit's
+    leave-one-out error at the particles says little. The intercept's variance (sigma^2 / n),
+    the same for every penalty, is left out of the estimate, so out of the error too."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(40, 4)) + 1.5
+    beta, sigma, k = np.array([1.0, -0.5, 0.25, 0.0]), 0.5, np.full(40, 1 / 40)
+    estimated, made = [], []
+    for _ in range(400):
+        z = (x @ beta + sigma * rng.normal(size=40))[:, None]
+        slopes, _, at_observation = ridge(x, z, k, [0.0, 0.1, np.inf])
+        predicted = k @ z - (k @ x) @ slopes
+        made.append(predicted[:, 0] ** 2 - sigma**2 / 40)
+        estimated.append(at_observation[:, 0])
+    made, estimated = np.mean(made, axis=0), np.mean(estimated, axis=0)
+    np.testing.assert_allclose(estimated, made, rtol=0.15)
+    assert made[2] > 10 * made[0]  # no slope: its bias dominates; least squares' is none
 
 
 def test_ridge_slopes_leave_parameters_that_statistics_do_not_predict():
