@@ -162,7 +162,7 @@ def ridge(
     u, singular, vt = u[:, keep], singular[keep], vt[keep]
     projected = u.T @ (zc * root)
     offset = vt @ (-(kernel @ x) / scale)  # the observation, x = 0, in the fit's coordinates
-    spread = offset**2 * ((u**2).T @ kernel)  # its variance per component, in noise units
+    spread = offset**2 * ((u**2).T @ kernel)  # per component, its variance at x = 0 per unit noise
     slopes, press, variance, gaps = [], [], [], []
     for factor in factors:
         shrink = np.zeros_like(singular)
