@@ -153,7 +153,8 @@ def ridge(
     of them are.
     """
     root = np.sqrt(kernel)[:, None]
-    xc, zc = x - kernel @ x, z - kernel @ z
+    centre = kernel @ x
+    xc, zc = x - centre, z - kernel @ z
     scale = np.sqrt(kernel @ xc**2)
     scale = np.where(scale > 0, scale, 1.0)  # a constant statistic gets no slope either way
     xs = xc / scale
@@ -161,18 +162,17 @@ def ridge(
     keep = singular > singular.max(initial=0.0) * max(x.shape) * np.finfo(float).eps
     u, singular, vt = u[:, keep], singular[keep], vt[keep]
     projected = u.T @ (zc * root)
-    offset = vt @ (-(kernel @ x) / scale)  # the observation, x = 0, in the fit's coordinates
+    offset = vt @ (-centre / scale)  # the observation, x = 0, in the fit's coordinates
     spread = offset**2 * ((u**2).T @ kernel)  # per component, its variance at x = 0 per unit noise
     slopes, press, variance, gaps = [], [], [], []
     for factor in factors:
         shrink = np.zeros_like(singular)
         if factor < np.inf:
             shrink = singular**2 / (singular**2 + factor * singular.max(initial=0.0) ** 2)
-        variance.append(
-            ((shrink / singular) ** 2 @ spread, ((1 - shrink) / singular) ** 2 @ spread)
-        )
-        gaps.append(((shrink - 1) / singular * offset) @ projected)  # to least squares'
-        beta = vt.T @ ((shrink / singular)[:, None] * projected)
+        kept, dropped = shrink / singular, (1 - shrink) / singular  # of least squares' 1 / s
+        variance.append((kept**2 @ spread, dropped**2 @ spread))
+        gaps.append((dropped * offset) @ projected)  # to least squares' prediction
+        beta = vt.T @ (kept[:, None] * projected)
         leverage = kernel + (u**2) @ shrink
         missed = (zc - xs @ beta) ** 2
         with np.errstate(divide="ignore"):
