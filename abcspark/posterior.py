@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from abcspark import storage
+from abcspark.adjustment import KERNELS, adjusted
 from abcspark.adjustment import METHODS as ADJUSTMENTS
-from abcspark.adjustment import adjusted
 from abcspark.draws import METHODS, kde, resample, systematic
 from abcspark.rng import DRAWS, batch_rng, check_seed
 from abcspark.rows import statistic_names
@@ -134,17 +134,14 @@ class Posterior:
         table = pd.DataFrame({"mean": self.mean(), "sd": self.std()})
         interval = self.credible_interval(level)
         pct = (1 - level) / 2 * 100
-        table[f"{pct:g}%"] = interval["lower"]
-        table[f"{100 - pct:g}%"] = interval["upper"]
+        table[f"{pct:g}%"], table[f"{100 - pct:g}%"] = interval["lower"], interval["upper"]
         return table
 
     def __repr__(self) -> str:
         head = f"Posterior: {len(self.samples):,} particles, ESS {self.ess:,.1f}"
         if len(self.history):
-            head += (
-                f", {len(self.history)} generation(s), {self.n_simulations:,} simulations, "
-                f"epsilon {self.epsilon:.4g}"
-            )
+            head += f", {len(self.history)} generation(s), {self.n_simulations:,} simulations"
+            head += f", epsilon {self.epsilon:.4g}"
         with pd.option_context("display.float_format", "{:.4g}".format):
             return f"{head}\n{self.summary().to_string()}"
 
@@ -238,7 +235,7 @@ class Posterior:
             draws = kde(values, self.weights, self._bounds(), n, rng, discrete)
         return pd.DataFrame(draws, columns=self.names)
 
-    def adjust(self, method: str = "linear", seed: int = 0) -> Posterior:
+    def adjust(self, method: str = "linear", seed: int = 0, kernel: str = KERNELS[0]) -> Posterior:
         """The posterior after regression adjustment (:mod:`abcspark.adjustment`).
 
         Parameters
@@ -248,6 +245,8 @@ class Posterior:
             non-linear, heteroscedastic (Blum and Francois 2010), for curved or bimodal posteriors.
         seed : int
             The networks' seed (``'neural'``): the same seed, the same particles.
+        kernel : {'rectangular', 'epanechnikov'}
+            The regression's weights (:func:`abcspark.adjustment.kernel_weights`).
 
         Raises
         ------
@@ -263,8 +262,9 @@ class Posterior:
             self.weights,
             self._bounds(),
             seed=check_seed(seed),
+            kernel=kernel,
         )
-        metadata = {**self.metadata, "adjustment": ADJUSTMENTS[method]}
+        metadata = {**self.metadata, "adjustment": ADJUSTMENTS[method], "adjustment_kernel": kernel}
         samples = pd.DataFrame(theta, columns=self.names)
         return Posterior(samples, weights, self.distances, self.history, metadata, self.statistics)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import sys
 
 import numpy as np
@@ -22,17 +23,18 @@ def rejection(fraction, seed=1, model=MODEL, prior=MODEL.prior, observed=OBSERVE
     return abc.run(observed, quantile=fraction, n_simulations=40_000, seed=seed)
 
 
+@pytest.mark.parametrize("kernel", ["rectangular", "epanechnikov"])
 @pytest.mark.parametrize("fraction", [0.05, 0.25, 0.5])
-def test_adjustment_recovers_the_conjugate_posterior_as_epsilon_grows(fraction):
+def test_adjustment_recovers_the_conjugate_posterior_as_epsilon_grows(fraction, kernel):
     """In a linear-Gaussian model, mu - b (xbar - observed) given xbar is the posterior itself.
 
-    So the adjusted particles follow N(EXACT_MEAN, EXACT_VAR) at any epsilon, while the
-    unadjusted ones widen with it: at half of 40,000 prior draws the ABC variance is 0.73,
-    7.5 times the exact 0.098. Tolerance: 5 Monte Carlo sds at the
-    Epanechnikov weights' ESS (mean: sqrt(var / ESS); variance: var sqrt(2 / ESS)).
+    So the adjusted particles follow N(EXACT_MEAN, EXACT_VAR) at any epsilon, with either
+    kernel, while the unadjusted ones widen with it: at half of 40,000 prior draws the ABC
+    variance is 0.73, 7.5 times the exact 0.098. Tolerance: 5 Monte Carlo sds at the
+    regression weights' ESS (mean: sqrt(var / ESS); variance: var sqrt(2 / ESS)).
     """
     posterior = rejection(fraction)
-    adjusted = posterior.adjust()
+    adjusted = posterior.adjust(kernel=kernel)
     n = adjusted.ess
     mean, var = float(adjusted.mean()["mu"]), float(adjusted.cov().iloc[0, 0])
     assert abs(mean - EXACT_MEAN) < 5 * math.sqrt(EXACT_VAR / n)
@@ -41,6 +43,11 @@ def test_adjustment_recovers_the_conjugate_posterior_as_epsilon_grows(fraction):
     if fraction == 0.5:
         assert raw_var > 5 * EXACT_VAR  # what the adjustment corrects
     assert adjusted.metadata["adjustment"] == "local-linear"
+    assert adjusted.metadata["adjustment_kernel"] == kernel
+    if kernel == "rectangular":  # rejection's weights are equal: every particle counts
+        assert adjusted.ess == pytest.approx(len(posterior.samples))
+    else:
+        assert adjusted.ess < 0.9 * len(posterior.samples)
 
 
 def test_adjusted_particles_stay_in_a_bounded_support():
@@ -192,12 +199,19 @@ def test_neurally_adjusted_particles_stay_in_a_bounded_support():
     assert adjusted.samples["s"].between(0.5, 3.0, inclusive="neither").all()
 
 
-def test_adjust_checks_its_method_and_needs_scikit_learn_for_networks(monkeypatch):
+def test_adjust_checks_its_method_and_kernel_and_needs_scikit_learn_for_networks(monkeypatch):
     posterior = rejection(0.05)
     with pytest.raises(ValueError, match=r"method must be one of \['linear', 'neural'\]"):
         posterior.adjust("quadratic")
     with pytest.raises(ValueError, match="seed must be a non-negative int"):
         posterior.adjust("neural", seed=-1)
+    message = (
+        "kernel must be one of ['rectangular', 'epanechnikov'] (got 'gaussian'); 'rectangular' "
+        "weighs each particle by its importance weight alone, 'epanechnikov' also by its distance."
+    )
+    for method in ("linear", "neural"):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            posterior.adjust(method, kernel="gaussian")
     monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn raises ImportError
     with pytest.raises(ImportError, match=r"needs scikit-learn 1.7 or later.*got none"):
         posterior.adjust("neural")

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abcspark.adjustment import local_linear, ridge, ridge_slopes
+from abcspark.adjustment import epanechnikov, kernel_weights, local_linear, ridge, ridge_slopes
 from abcspark.posterior import Posterior
 from abcspark.transforms import from_unbounded, to_unbounded
 from abcspark.weighted import covariance
@@ -154,10 +154,12 @@ def test_local_linear_weights_and_adjustment_by_hand():
     offsets = np.array([0.0, 0.125, -0.25, 0.375, -0.5])
     theta = np.array([1.0, 2.5, 0.5, 3.0, -1.0])[:, None]
     bounds = np.array([[-INF, INF]])
-    adjusted, kernel = local_linear(
-        theta, 2.0 + offsets[:, None], np.array([2.0]), np.abs(offsets), weights, bounds
-    )
+    kernel = kernel_weights("epanechnikov", np.abs(offsets), weights)
+    adjusted, kept = local_linear(theta, 2.0 + offsets[:, None], np.array([2.0]), kernel, bounds)
     expected = epanechnikov_by_hand(weights, np.abs(offsets))
+    assert kept is kernel  # the adjusted particles keep the regression's weights
+    rectangular = kernel_weights("rectangular", np.abs(offsets), 2.0 * weights)
+    np.testing.assert_allclose(rectangular, weights / weights.sum(), rtol=1e-15)
     # 0.1 * 1, 0.3 * (1 - 1/16), 0.2 * (1 - 1/4), 0.25 * (1 - 9/16), 0.15 * ~0; sum 0.640625
     by_hand = np.array([0.1, 0.28125, 0.15, 0.109375, 0.0]) / 0.640625
     np.testing.assert_allclose(expected, by_hand, rtol=0, atol=1e-8)
@@ -270,13 +272,9 @@ def test_local_linear_with_every_distance_zero_keeps_the_weights():
     theta = np.array([[1.0], [2.0], [4.0]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        adjusted, kernel = local_linear(
-            theta,
-            np.full((3, 1), 7.0),
-            np.array([7.0]),
-            np.zeros(3),
-            weights,
-            np.array([[-INF, INF]]),
+        kernel = epanechnikov(np.zeros(3), weights)
+        adjusted, _ = local_linear(
+            theta, np.full((3, 1), 7.0), np.array([7.0]), kernel, np.array([[-INF, INF]])
         )
     np.testing.assert_allclose(kernel, weights, rtol=1e-15)
     np.testing.assert_allclose(adjusted, theta, rtol=1e-12)
@@ -332,19 +330,25 @@ def test_adjusting_particles_exactly_on_the_bounds_of_a_far_box():
     assert np.isfinite(adjusted.weights).all()
 
 
-def test_adjusting_an_unbounded_parameter_near_5000_raises_no_warning():
+@pytest.mark.parametrize("kernel", ["rectangular", "epanechnikov"])
+def test_adjusting_an_unbounded_parameter_near_5000_raises_no_warning(kernel):
     """T28: ``np.where`` computes the bounded branches too; ``exp(5000)`` there must be silent.
 
     Kills adjustment.py ``from_unbounded`` #15-#18 (the ``errstate`` of overflow and invalid).
-    The adjustment itself is checked by hand: an unbounded column moves along the fitted slope.
+    The adjustment itself is checked by hand: an unbounded column moves along the slope
+    fitted with the kernel's weights, which the adjusted particles keep.
     """
     theta = np.random.default_rng(28).normal(5000.0, 100.0, 30)[:, None]
     post = posterior_with_statistics(theta, [[-INF, INF]], seed=28)
+    post.weights = np.linspace(1.0, 2.0, 30) / np.linspace(1.0, 2.0, 30).sum()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        adjusted = post.adjust()
+        adjusted = post.adjust(kernel=kernel)
     s = post.statistics[:, 0] - post.metadata["observed"][0]
-    k = epanechnikov_by_hand(post.weights, post.distances)
+    k = post.weights
+    if kernel == "epanechnikov":
+        k = epanechnikov_by_hand(post.weights, post.distances)
+    np.testing.assert_allclose(adjusted.weights, k, rtol=1e-12)
     beta = slope_by_hand(theta[:, 0], s, k)
     np.testing.assert_allclose(adjusted.samples["x"], theta[:, 0] - s * beta, rtol=1e-10)
 
