@@ -195,13 +195,14 @@ def ridge(
         beta = vt.T @ (kept[:, None] * projected)
         leverage = kernel + (u**2) @ shrink
         missed = (zc - xs @ beta) ** 2
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             loo = np.where(
                 (leverage < 1 - 1e-9)[:, None], missed / (1 - leverage[:, None]) ** 2, np.inf
             )
         slopes.append(beta / scale[:, None])
         press.append(kernel @ np.where(kernel[:, None] > 0, loo, 0.0))
     noise = np.min(press, axis=0)
+    noise[~np.isfinite(noise)] = 0.0  # all kernel on one particle: every PRESS infinite
     at_observation = [
         noise * own + np.maximum(0.0, gap**2 - noise * other)
         for (own, other), gap in zip(variance, gaps)

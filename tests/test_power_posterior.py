@@ -280,6 +280,21 @@ def test_local_linear_with_every_distance_zero_keeps_the_weights():
     np.testing.assert_allclose(adjusted, theta, rtol=1e-12)
 
 
+@pytest.mark.parametrize("kernel", ["rectangular", "epanechnikov"])
+def test_adjusting_with_all_weight_on_one_particle_moves_nothing_and_warns_nothing(kernel):
+    """One particle carries every weight (a degenerate PMC population): no fit can leave it
+    out, so every leave-one-out error is infinite and no slope is fitted; the particles are
+    returned unmoved, without a NaN or a warning (until 2026-12-04, 0 / 0 warned)."""
+    theta = np.linspace(1.0, 3.0, 10)[:, None]
+    post = posterior_with_statistics(theta, [[-INF, INF]], seed=31)
+    post.weights = np.eye(10)[3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        adjusted = post.adjust(kernel=kernel)
+    np.testing.assert_array_equal(adjusted.samples["x"], theta[:, 0])
+    np.testing.assert_array_equal(adjusted.weights, np.eye(10)[3])
+
+
 # --- T27, T28, T30: the transforms and their edges ----------------------------------------------
 
 BOUNDS = np.array([[150.0, 200.0], [0.0, INF], [-INF, 3.0], [-INF, INF]])
