@@ -29,7 +29,7 @@ from abcspark.weighted import ess, standardisation
 METHODS = {"linear": "local-linear", "neural": "neural"}
 """The methods of :func:`adjusted`, and the name each leaves in a posterior's metadata."""
 KERNELS = ("rectangular", "epanechnikov")
-"""The regressions' weights on the distance (:func:`kernel_weights`); the first is the default."""
+"""How the regressions weigh the particles (:func:`kernel_weights`); the first is the default."""
 NETWORKS = 5
 """Networks averaged for each regression (with different seeds), as the R package abc does."""
 HIDDEN = 8
