@@ -183,7 +183,8 @@ def ridge(
     u, singular, vt = u[:, keep], singular[keep], vt[keep]
     projected = u.T @ (zc * root)
     offset = vt @ (-centre / scale)  # the observation, x = 0, in the fit's coordinates
-    spread = offset**2 * ((u**2).T @ kernel)  # per component, its variance at x = 0 per unit noise
+    squared = u**2
+    spread = offset**2 * (squared.T @ kernel)  # per component, its variance at x = 0 per unit noise
     slopes, press, variance, gaps = [], [], [], []
     for factor in factors:
         shrink = np.zeros_like(singular)
@@ -193,7 +194,7 @@ def ridge(
         variance.append((kept**2 @ spread, dropped**2 @ spread))
         gaps.append((dropped * offset) @ projected)  # to least squares' prediction
         beta = vt.T @ (kept[:, None] * projected)
-        leverage = kernel + (u**2) @ shrink
+        leverage = kernel + squared @ shrink
         missed = (zc - xs @ beta) ** 2
         with np.errstate(divide="ignore", invalid="ignore"):
             loo = np.where(
