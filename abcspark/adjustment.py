@@ -215,9 +215,9 @@ PENALTIES = (0.0, *(10.0 ** np.arange(-6, 3)), np.inf)
 """Ridge penalties :func:`ridge_slopes` chooses among, as factors of the largest squared
 singular value of the weighted, standardised statistics (:func:`ridge`)."""
 TOLERANCE = 0.01
-"""A larger penalty is taken only if it lowers the leave-one-out error by more than this
-share: where the statistics explain little of a large population's spread the error hardly
-moves with the penalty, yet the slope still corrects the particles' centre."""
+"""A larger penalty is taken only if it lowers the summed error (leave-one-out and at the
+observation) by more than this share: where the statistics explain little of a population's
+spread it hardly moves with the penalty, yet the slope still corrects the particles' centre."""
 
 
 def neural(
