@@ -158,8 +158,11 @@ class Checkpoint:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"checkpoint {self.path}: {name}: {exc}") from None
 
-    def resume(self) -> Tuple[Optional[pd.DataFrame], List[GenerationRecord]]:
-        """The last complete generation's particles (None if none) and every record.
+    def resume(
+        self, earlier: bool = False
+    ) -> Tuple[Optional[pd.DataFrame], List[GenerationRecord], List[pd.DataFrame]]:
+        """The last complete generation's particles (None if none), every record, and with
+        ``earlier`` the particles of the generations before the last (else none).
 
         Raises
         ------
@@ -168,7 +171,7 @@ class Checkpoint:
         """
         done = self.generations()
         if not done:
-            return None, []
+            return None, [], []
         if done != list(range(len(done))):
             missing = sorted(set(range(done[-1] + 1)) - set(done))
             raise ValueError(
@@ -178,4 +181,4 @@ class Checkpoint:
         records = [self._record(g) for g in done]
         population, _ = self.load(done[-1])
         log.info("resuming from %s after generation %d", self.path, done[-1])
-        return population, records
+        return population, records, [self.load(g)[0] for g in done[:-1] if earlier]

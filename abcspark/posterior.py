@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from abcspark import storage
+from abcspark import posterior_files
 from abcspark.adjustment import KERNELS, adjusted
 from abcspark.adjustment import METHODS as ADJUSTMENTS
 from abcspark.draws import METHODS, kde, resample, systematic
+from abcspark.pooling import GENERATION, pooled
 from abcspark.rng import DRAWS, batch_rng, check_seed
 from abcspark.rows import statistic_names
 from abcspark.validation import check_samples, normalised_weights, positive_int
 from abcspark.weighted import covariance, ess, quantile
-
-PARTICLES_FILE = "particles.parquet"
-METADATA_FILE = "metadata.json"
 
 
 class Posterior:
@@ -41,6 +38,9 @@ class Posterior:
         Seed, versions, settings, simulations used and wall time (JSON-able).
     statistics : ndarray, shape (n, k), optional
         Each particle's simulated statistics, when the run kept them (``keep_statistics``).
+    earlier : pandas.DataFrame, optional
+        A population algorithm's generations before the last, with their statistics, when the
+        run kept them (:func:`abcspark.pooling.earlier_frame`): what :meth:`adjust` pools.
 
     Examples
     --------
@@ -60,6 +60,7 @@ class Posterior:
         history: Optional[pd.DataFrame] = None,
         metadata: Optional[dict] = None,
         statistics: Optional[np.ndarray] = None,
+        earlier: Optional[pd.DataFrame] = None,
     ):
         check_samples(samples)
         self.samples = samples.reset_index(drop=True)
@@ -68,6 +69,7 @@ class Posterior:
         self.history = history if history is not None else pd.DataFrame()
         self.metadata = metadata or {}
         self.statistics = None if statistics is None else np.asarray(statistics, dtype=np.float64)
+        self.earlier = earlier
         if self.statistics is not None and (
             self.statistics.ndim != 2 or len(self.statistics) != len(samples)
         ):
@@ -164,50 +166,19 @@ class Posterior:
 
         ``overwrite=True`` replaces a posterior saved there (without it: ``ValueError``). A save
         killed anywhere leaves that posterior or this one, whole (:func:`storage.write_pair`).
+        The earlier generations go with it (:mod:`abcspark.posterior_files`).
         """
-        store = storage.for_path(path, spark)
-        if overwrite is not True and store.exists(METADATA_FILE):
-            raise ValueError(
-                f"path must not hold a saved posterior already (got {METADATA_FILE} under "
-                f"{path}); pass overwrite=True to replace it, or save to another path."
-            )
-        buffer = io.BytesIO()
-        self.to_frame().to_parquet(buffer, index=False)
-        document = {"metadata": self.metadata, "history": self.history.to_dict(orient="list")}
-        storage.write_pair(store, METADATA_FILE, document, PARTICLES_FILE, buffer.getvalue())
+        posterior_files.save(self, path, spark, overwrite)
 
     @classmethod
     def load(cls, path: str, spark: Any = None) -> Posterior:
         """Read a posterior written by :meth:`save`."""
-        store = storage.for_path(path, spark)
-        if not store.exists(METADATA_FILE):
-            raise ValueError(
-                f"path must hold a saved posterior (no {METADATA_FILE} under {path}); "
-                "pass the folder given to Posterior.save."
-            )
-        document = storage.read_json(store, METADATA_FILE, path)
-        storage.check_format(document, path)
-        particles = storage.pair_data(document, PARTICLES_FILE, f"{path}/{METADATA_FILE}")
-        try:
-            frame = pd.read_parquet(io.BytesIO(store.read(particles)))
-            stats = [c for c in frame.columns if c.startswith("_stat_")]
-            samples = frame.drop(columns=["weight", "distance", *stats])
-            weights = frame["weight"].to_numpy()
-            posterior = cls(
-                samples,
-                weights,
-                frame["distance"].to_numpy(),
-                pd.DataFrame(document["history"]),
-                document["metadata"],
-                frame[stats].to_numpy() if stats else None,
-            )
-        except (KeyError, OSError, ValueError) as exc:
-            raise ValueError(
-                f"path must hold a whole saved posterior (got {type(exc).__name__}: {exc} under "
-                f"{path}); save it again with Posterior.save."
-            ) from exc
-        if abs(weights.sum() - 1.0) < 1e-12:
-            posterior.weights = weights  # as saved, bit for bit (normalising may move an ulp)
+        parts = posterior_files.load(path, spark)
+        posterior = cls(**parts)
+        if abs(parts["weights"].sum() - 1.0) < 1e-12:
+            posterior.weights = parts[
+                "weights"
+            ]  # as saved, bit for bit (normalising may move an ulp)
         return posterior
 
     def sample(self, n: int, seed: Optional[int] = None, method: str = "resample") -> pd.DataFrame:
@@ -238,6 +209,10 @@ class Posterior:
     def adjust(self, method: str = "linear", seed: int = 0, kernel: str = KERNELS[0]) -> Posterior:
         """The posterior after regression adjustment (:mod:`abcspark.adjustment`).
 
+        After a population algorithm that kept the statistics, every generation is fitted and
+        adjusted, each weighted by its share of their ESS (:func:`abcspark.pooling.pooled`);
+        the result holds all their particles.
+
         Parameters
         ----------
         method : {'linear', 'neural'}
@@ -253,20 +228,32 @@ class Posterior:
         ValueError, ImportError
             Without statistics (run with ``keep_statistics=True``); see ``adjusted``.
         """
+        frame = self.to_frame()
+        if self.earlier is not None:
+            frame = pooled(self.earlier, frame, self.history["epsilon"].to_numpy())
+        stats = [c for c in frame.columns if c.startswith("_stat_")]
         theta, weights = adjusted(
             method,
-            self.samples.to_numpy(),
-            self.statistics,
+            frame[self.names].to_numpy(),
+            frame[stats].to_numpy() if stats else None,
             self.metadata.get("observed"),
-            self.distances,
-            self.weights,
+            frame["distance"].to_numpy(),
+            frame["weight"].to_numpy(),
             self._bounds(),
             seed=check_seed(seed),
             kernel=kernel,
         )
-        metadata = {**self.metadata, "adjustment": ADJUSTMENTS[method], "adjustment_kernel": kernel}
+        pooled_generations = 1 if self.earlier is None else frame[GENERATION].nunique()
+        metadata = {
+            **self.metadata,
+            "adjustment": ADJUSTMENTS[method],
+            "adjustment_kernel": kernel,
+            "adjustment_generations": int(pooled_generations),
+        }
         samples = pd.DataFrame(theta, columns=self.names)
-        return Posterior(samples, weights, self.distances, self.history, metadata, self.statistics)
+        return Posterior(
+            samples, weights, frame["distance"].to_numpy(), self.history, metadata, frame[stats]
+        )
 
     def _bounds(self) -> np.ndarray:
         bounds = self.metadata.get("bounds")

@@ -12,6 +12,7 @@ import subprocess
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 
 
 def assert_same_posterior(a: Any, b: Any) -> None:
@@ -22,6 +23,9 @@ def assert_same_posterior(a: Any, b: Any) -> None:
     np.testing.assert_array_equal(a.history["epsilon"], b.history["epsilon"])
     counts = ["n_simulations", "n_after_last"]
     np.testing.assert_array_equal(a.history[counts], b.history[counts])
+    assert (a.earlier is None) == (b.earlier is None)  # the generations adjust() pools
+    if a.earlier is not None:
+        pd.testing.assert_frame_equal(a.earlier, b.earlier)
 
 
 def run_in_process_group(

@@ -8,10 +8,14 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import assert_same_posterior
 
 from abcspark import PMCABC, Posterior, Prior, RejectionABC, Uniform
+from abcspark.adjustment import ridge_slopes
 from abcspark.examples import NormalMean
+from abcspark.pooling import WITHIN
 from abcspark.transforms import from_unbounded, to_unbounded
+from abcspark.weighted import ess
 
 MODEL = NormalMean(prior_mean=0.0, prior_sd=2.0, sd=1.0, n_obs=10)
 OBSERVED = [0.8]
@@ -79,16 +83,74 @@ def test_adjust_needs_statistics():
         plain.adjust()
 
 
-def test_adjust_works_on_pmcs_last_population_and_survives_save(tmp_path):
-    pmc = PMCABC(
-        MODEL.prior, MODEL, n_particles=300, generations=3, engine="numpy", keep_statistics=True
+def pmc_with_statistics(**options):
+    settings = dict(n_particles=300, generations=3, engine="numpy", keep_statistics=True)
+    return PMCABC(MODEL.prior, MODEL, **{**settings, **options})
+
+
+def test_adjust_pools_the_generations_near_the_last_epsilon_by_their_ess(tmp_path):
+    """Every generation is a sample of an ABC posterior, so adjust() fits and moves those whose
+    epsilon is within WITHIN (2) times the last one's: here generation 2 (0.9 <= 2 x 0.5) and
+    not 1 (1.2) nor 0 (inf).
+
+    The slopes and particles are checked by hand on the pooled sample (each generation's
+    weights scaled to its share of the summed ESS), and the moments against the conjugate
+    posterior within 5 Monte Carlo sds at the pool's ESS.
+    """
+    assert WITHIN == 2.0
+    schedule = [np.inf, 1.2, 0.9, 0.5]
+    posterior = pmc_with_statistics(epsilons=schedule, generations=4).run(OBSERVED, seed=3)
+    earlier = posterior.earlier
+    assert sorted(earlier["_generation"].unique()) == [0, 1, 2]
+    generations = [earlier[earlier["_generation"] == 2], posterior.to_frame()]
+    sizes = np.array([ess(frame["weight"].to_numpy()) for frame in generations])
+    shares = sizes / sizes.sum()
+    theta = np.concatenate([frame["mu"].to_numpy() for frame in generations])[:, None]
+    stats = np.concatenate([frame[["_stat_0"]].to_numpy() for frame in generations])
+    weights = np.concatenate(
+        [
+            frame["weight"].to_numpy() / frame["weight"].sum() * share
+            for frame, share in zip(generations, shares)
+        ]
     )
-    posterior = pmc.run(OBSERVED, seed=3)
+    x = stats - np.asarray(OBSERVED)
+    by_hand = theta - x @ ridge_slopes(x, theta, weights)  # mu is unbounded: no map
+
+    adjusted = posterior.adjust()
+    np.testing.assert_allclose(adjusted.samples.to_numpy(), by_hand, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(adjusted.weights, weights, rtol=1e-12)
+    ends = np.cumsum([len(frame) for frame in generations])[:-1]
+    for share, part in zip(shares, np.split(adjusted.weights, ends)):
+        assert part.sum() == pytest.approx(share, rel=1e-12)
+    assert adjusted.metadata["adjustment_generations"] == 2
+    assert adjusted.ess > 1.5 * posterior.ess  # what pooling buys
+    mean, var = float(adjusted.mean()["mu"]), float(adjusted.cov().iloc[0, 0])
+    assert abs(mean - EXACT_MEAN) < 5 * math.sqrt(EXACT_VAR / adjusted.ess)
+    assert abs(var - EXACT_VAR) < 5 * EXACT_VAR * math.sqrt(2 / adjusted.ess)
+
     posterior.save(str(tmp_path / "run"))
     loaded = Posterior.load(str(tmp_path / "run"))
-    np.testing.assert_array_equal(loaded.adjust().samples, posterior.adjust().samples)
-    adjusted = posterior.adjust()
-    assert abs(adjusted.mean()["mu"] - EXACT_MEAN) < 5 * math.sqrt(EXACT_VAR / adjusted.ess)
+    assert_same_posterior(loaded, posterior)
+    np.testing.assert_array_equal(loaded.adjust().samples, adjusted.samples)
+    np.testing.assert_array_equal(loaded.adjust().weights, adjusted.weights)
+
+
+def test_a_resumed_run_pools_the_same_generations(tmp_path):
+    full = pmc_with_statistics(generations=4).run(OBSERVED, seed=5, checkpoint=str(tmp_path))
+    for name in ("generation-0003.json", "generation-0002.json"):
+        (tmp_path / name).unlink()  # as if the driver died before they were complete
+    resumed = pmc_with_statistics(generations=4).run(OBSERVED, seed=5, checkpoint=str(tmp_path))
+    assert sorted(resumed.earlier["_generation"].unique()) == [0, 1, 2]
+    assert_same_posterior(resumed, full)
+    np.testing.assert_array_equal(resumed.adjust().samples, full.adjust().samples)
+
+
+def test_only_a_run_that_keeps_statistics_keeps_its_earlier_generations():
+    plain = PMCABC(MODEL.prior, MODEL, n_particles=100, generations=2, engine="numpy")
+    assert plain.run(OBSERVED, seed=1).earlier is None
+    posterior = rejection(0.1)
+    assert posterior.earlier is None
+    assert posterior.adjust().metadata["adjustment_generations"] == 1
 
 
 def test_resampled_draws_follow_the_weights():

@@ -34,9 +34,11 @@ class Algorithm:
         engine: Engine,
         observed: Any,
         settings: Optional[dict] = None,
+        earlier: Optional[pd.DataFrame] = None,
         **metadata: Any,
     ) -> Posterior:
-        """The posterior of ``particles`` (rows of :func:`abcspark.rows.split`) and history."""
+        """The posterior of ``particles`` (rows of :func:`abcspark.rows.split`), its history
+        and ``earlier`` generations (:func:`abcspark.pooling.earlier_frame`)."""
         history = history_frame(records)
         return Posterior(
             particles[self.problem.prior.names],
@@ -45,6 +47,7 @@ class Algorithm:
             history,
             self._metadata(history, engine, observed, settings, metadata),
             statistics(particles),
+            earlier,
         )
 
     def _metadata(

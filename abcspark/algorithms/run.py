@@ -29,6 +29,10 @@ class Run:
     proposal: Any = None
     """What the last generation sampled from (None after a resume, until it is refitted)."""
     checkpoint: Optional[Checkpoint] = None
+    earlier: List[pd.DataFrame] = field(default_factory=list)
+    """The populations before ``population``, for ``adjust()`` (:mod:`abcspark.pooling`): kept
+    with the statistics (``keep_statistics``) and a fixed distance (an adaptive one's epsilons
+    change units)."""
 
     @property
     def n_used(self) -> int:

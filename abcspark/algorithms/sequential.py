@@ -23,6 +23,7 @@ from abcspark.budget import budget_message, kept_from, merged, within
 from abcspark.callbacks import Callback, Callbacks
 from abcspark.checkpoint import Checkpoint
 from abcspark.history import GenerationRecord, forecast_rate
+from abcspark.pooling import earlier_frame
 from abcspark.posterior import Posterior
 from abcspark.problem import Problem, auto_batch_size
 from abcspark.progress import Progress
@@ -186,18 +187,21 @@ class SequentialABC(Algorithm):
             stop_reason="max_simulations" if stop in ("dropped", "unaffordable") else stop,
             n_simulations_dropped=run.n_dropped,
             wall_seconds=time.perf_counter() - started,
+            earlier=earlier_frame(run.earlier, self.problem.prior.names),
         )
 
     def _generations(self, run: Run, store: Optional[Checkpoint], watchers: Callbacks) -> str:
         """Resume, then run generations until a stop rule holds; return its name."""
+        keep = self.problem.keep_statistics and not self.problem.adaptive  # see Run.earlier
         if store is not None:
-            run.population, run.records = store.resume()
+            run.population, run.records, run.earlier = store.resume(keep)
         stop = self._stop_reason(run) if run.records else None
         for record in run.records:
             watchers.on_generation(record)
         while stop is None:
-            stop = self._generation(len(run.records), run)
+            before, stop = run.population, self._generation(len(run.records), run)
             if stop not in ("dropped", "unaffordable"):
+                run.earlier += [before] if keep and before is not None else []
                 if store is not None:
                     store.save(run.records[-1].generation, run.population, run.records[-1])
                 watchers.on_generation(run.records[-1])
@@ -207,8 +211,8 @@ class SequentialABC(Algorithm):
     def _generation(self, g: int, run: Run) -> Optional[str]:
         """Sample generation ``g`` into ``run``; a stop reason if the budget ended it.
 
-        Returns None, ``'max_simulations'`` (the budget ended it; kept), ``'dropped'`` (it
-        ended too early to keep) or ``'unaffordable'`` (it did not start).
+        Returns None, ``'max_simulations'`` (the budget ended it; kept), ``'dropped'`` (too
+        early to keep) or ``'unaffordable'`` (it did not start)
         """
         started = time.perf_counter()
         plan = self._plan(g, run)
