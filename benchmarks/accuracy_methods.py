@@ -20,7 +20,9 @@ exact posterior per simulation):
                    ``epsilon_quantile=0.7``: faster and slower epsilon schedules;
 ``pmc-silverman-q0.3``  Silverman's kernel and ``epsilon_quantile=0.3`` together;
 ``pmc-adjust``     the defaults, then ``Posterior.adjust()`` (local-linear regression
-                   adjustment); ``pmc-adjust-neural``: ``Posterior.adjust("neural")``;
+                   adjustment; since 2026-12-04 evening of every generation within twice the
+                   last epsilon); ``pmc-adjust-last``: of the last population alone, as
+                   before; ``pmc-adjust-neural``: ``Posterior.adjust("neural")``;
 ``pmc-adaptive``   ``AdaptiveEuclidean()``: scales refitted after every generation;
 ``pmc-target0.2``  ``target_acceptance_rate=0.2``: the acceptance-rate-driven schedule;
 ``pmc-prior2``    ``prior_draws=2``: generation 0 keeps the closest N of 2N prior draws
@@ -58,6 +60,7 @@ PMC_OPTIONS = {
     "pmc-q0.7": {"epsilon_quantile": 0.7},
     "pmc-silverman-q0.3": {"kernel": "silverman", "epsilon_quantile": 0.3},
     "pmc-adjust": {"keep_statistics": True},
+    "pmc-adjust-last": {"keep_statistics": True},
     "pmc-adjust-neural": {"keep_statistics": True},
     "pmc-adaptive": {"adaptive": True},
     "pmc-target0.2": {"target_acceptance_rate": 0.2},
@@ -70,7 +73,7 @@ PMC_OPTIONS = {
 """``PMCABC`` options per method, on top of the defaults (kernels given by their shortcut
 names, which ``abcspark.kernels.SHORTCUTS`` maps to the same objects as written above)."""
 
-ADJUSTMENTS = {"pmc-adjust": "linear", "pmc-adjust-neural": "neural"}
+ADJUSTMENTS = {"pmc-adjust": "linear", "pmc-adjust-last": "linear", "pmc-adjust-neural": "neural"}
 """The methods that adjust the default PMC's posterior, and how."""
 
 SEQUENTIAL = ("smc", "apmc", "apmc-log")
@@ -89,7 +92,7 @@ def abcspark_prior(model: Model):
 
 def run_abcspark(method: str, model: Model, observed, budget: int, seed: int, n: int):
     """One abcspark run with ``n`` particles and ``budget`` simulations: ``(posterior, s)``."""
-    from abcspark import APMCABC, PMCABC, SMCABC, AdaptiveEuclidean, RejectionABC
+    from abcspark import APMCABC, PMCABC, SMCABC, AdaptiveEuclidean, Posterior, RejectionABC
 
     prior = abcspark_prior(model)
     options = dict(PMC_OPTIONS.get(method, {}))
@@ -118,6 +121,10 @@ def run_abcspark(method: str, model: Model, observed, budget: int, seed: int, n:
         **options,
     )
     post = pmc.run(observed, seed=seed)
+    if method == "pmc-adjust-last":  # the same particles without their earlier generations
+        post = Posterior(
+            post.samples, post.weights, post.distances, post.history, post.metadata, post.statistics
+        )
     if method in ADJUSTMENTS:
         post = post.adjust(ADJUSTMENTS[method])
     return post, time.perf_counter() - started
