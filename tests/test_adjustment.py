@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import assert_same_posterior
 
-from abcspark import PMCABC, Posterior, Prior, RejectionABC, Uniform
+from abcspark import PMCABC, SMCABC, Posterior, Prior, RejectionABC, Uniform
 from abcspark.adjustment import ridge_slopes
 from abcspark.examples import NormalMean
 from abcspark.pooling import WITHIN
@@ -145,12 +145,16 @@ def test_a_resumed_run_pools_the_same_generations(tmp_path):
     np.testing.assert_array_equal(resumed.adjust().samples, full.adjust().samples)
 
 
-def test_only_a_run_that_keeps_statistics_keeps_its_earlier_generations():
+def test_only_a_pmc_run_that_keeps_statistics_keeps_its_earlier_generations():
     plain = PMCABC(MODEL.prior, MODEL, n_particles=100, generations=2, engine="numpy")
     assert plain.run(OBSERVED, seed=1).earlier is None
     posterior = rejection(0.1)
     assert posterior.earlier is None
     assert posterior.adjust().metadata["adjustment_generations"] == 1
+    smc = SMCABC(
+        MODEL.prior, MODEL, n_particles=100, generations=3, engine="numpy", keep_statistics=True
+    )
+    assert smc.run(OBSERVED, seed=1).earlier is None  # measured farther pooled (README)
 
 
 def test_resampled_draws_follow_the_weights():

@@ -109,6 +109,7 @@ class APMCABC(SequentialABC):
     """
 
     name = "APMCABC"
+    pools_generations = False  # see Algorithm.pools_generations
 
     def __init__(
         self,

@@ -18,6 +18,11 @@ class Algorithm:
     """The base of every algorithm: a :class:`~abcspark.problem.Problem` and its posterior."""
 
     name = "ABC"
+    pools_generations = True
+    """Whether a population algorithm run with ``keep_statistics`` keeps its generations for
+    ``adjust()`` to pool (:mod:`abcspark.pooling`): PMC's, where it was measured closer
+    (README, accuracy); not SMC's, whose resampled and moved populations it left farther on
+    three of four models, nor APMC's (unmeasured) or model choice's."""
 
     def __init__(self, problem: Problem):
         self.problem = problem

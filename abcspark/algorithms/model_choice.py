@@ -64,6 +64,7 @@ class ModelChoice(PMCABC):
     """
 
     name = "ModelChoice"
+    pools_generations = False  # see Algorithm.pools_generations
 
     def __init__(
         self,

@@ -192,7 +192,7 @@ class SequentialABC(Algorithm):
 
     def _generations(self, run: Run, store: Optional[Checkpoint], watchers: Callbacks) -> str:
         """Resume, then run generations until a stop rule holds; return its name."""
-        keep = self.problem.keep_statistics and not self.problem.adaptive  # see Run.earlier
+        keep = self.pools_generations and self.problem.keep_statistics and not self.problem.adaptive
         if store is not None:
             run.population, run.records, run.earlier = store.resume(keep)
         stop = self._stop_reason(run) if run.records else None

@@ -115,6 +115,7 @@ class SMCABC(SequentialABC):
     """
 
     name = "SMCABC"
+    pools_generations = False  # see Algorithm.pools_generations
 
     def __init__(
         self,
