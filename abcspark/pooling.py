@@ -1,11 +1,12 @@
-"""Every generation's particles as one sample, for regression adjustment.
+"""The generations of a PMC run as one sample, for regression adjustment.
 
-Each generation of a population algorithm is an importance sample of the ABC posterior at its
-epsilon, and regression adjustment (:mod:`abcspark.adjustment`) maps a sample at any epsilon
-towards the exact posterior. So :meth:`~abcspark.Posterior.adjust` fits its slopes on, and
-adjusts, every generation at once when the run kept them (``keep_statistics``): more
-particles and a wider spread of statistics than the last population alone (README,
-"Accuracy": closer on the four models at 1e3 to 1e5 simulations).
+Each generation is an importance sample of the ABC posterior at its epsilon, and regression
+adjustment (:mod:`abcspark.adjustment`) maps a sample at any epsilon towards the exact
+posterior. So :meth:`~abcspark.Posterior.adjust` fits its slopes on, and moves, the last
+population and the generations before it whose epsilon is within :data:`WITHIN` times the
+last one's, when the run kept them (``keep_statistics``): more particles and a wider spread of
+statistics than the last population alone. Generations far wider lie where no line fits a
+curved posterior (README, "Accuracy", where the factor was chosen and measured).
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ def pooled(earlier: pd.DataFrame, last: pd.DataFrame, epsilons: np.ndarray) -> p
     population as one weighted sample; ``epsilons`` holds every generation's, the last's last.
 
     Both are frames of parameters, ``weight``, ``distance`` and statistics, ``last`` without
-    :data:`GENERATION` (the result has it for every row). Each generation's weights, normalised, are
-    scaled by its share of the generations' summed ESS: any fixed shares give a consistent
-    sample once adjusted, and these are close to the shares of least variance (as
-    :func:`abcspark.budget.merged`).
+    :data:`GENERATION` (the result has it for every row). Each generation's weights,
+    normalised, are scaled by its share of the generations' summed ESS: any fixed shares give
+    a consistent sample once adjusted, and these are close to the shares of least variance
+    (as :func:`abcspark.budget.merged`).
     """
     columns = list(last.columns)
     near = [g for g, epsilon in enumerate(epsilons[:-1]) if epsilon <= WITHIN * epsilons[-1]]

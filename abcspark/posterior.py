@@ -174,11 +174,9 @@ class Posterior:
     def load(cls, path: str, spark: Any = None) -> Posterior:
         """Read a posterior written by :meth:`save`."""
         parts = posterior_files.load(path, spark)
-        posterior = cls(**parts)
-        if abs(parts["weights"].sum() - 1.0) < 1e-12:
-            posterior.weights = parts[
-                "weights"
-            ]  # as saved, bit for bit (normalising may move an ulp)
+        posterior, weights = cls(**parts), parts["weights"]
+        if abs(weights.sum() - 1.0) < 1e-12:
+            posterior.weights = weights  # as saved, bit for bit (normalising may move an ulp)
         return posterior
 
     def sample(self, n: int, seed: Optional[int] = None, method: str = "resample") -> pd.DataFrame:
@@ -209,9 +207,9 @@ class Posterior:
     def adjust(self, method: str = "linear", seed: int = 0, kernel: str = KERNELS[0]) -> Posterior:
         """The posterior after regression adjustment (:mod:`abcspark.adjustment`).
 
-        After a population algorithm that kept the statistics, every generation is fitted and
-        adjusted, each weighted by its share of their ESS (:func:`abcspark.pooling.pooled`);
-        the result holds all their particles.
+        After a PMC run that kept the statistics, the generations whose epsilon is within
+        twice the last one's are fitted and adjusted with the last, each weighted by its share
+        of their ESS (:func:`abcspark.pooling.pooled`); the result holds all their particles.
 
         Parameters
         ----------

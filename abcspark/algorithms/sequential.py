@@ -212,7 +212,7 @@ class SequentialABC(Algorithm):
         """Sample generation ``g`` into ``run``; a stop reason if the budget ended it.
 
         Returns None, ``'max_simulations'`` (the budget ended it; kept), ``'dropped'`` (too
-        early to keep) or ``'unaffordable'`` (it did not start)
+        early to keep) or ``'unaffordable'`` (it did not start).
         """
         started = time.perf_counter()
         plan = self._plan(g, run)
