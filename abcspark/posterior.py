@@ -14,7 +14,7 @@ from abcspark.draws import METHODS, kde, resample, systematic
 from abcspark.pooling import GENERATION, pooled
 from abcspark.rng import DRAWS, batch_rng, check_seed
 from abcspark.rows import statistic_names
-from abcspark.validation import check_samples, normalised_weights, positive_int
+from abcspark.validation import boolean, check_samples, normalised_weights, positive_int
 from abcspark.weighted import covariance, ess, quantile
 
 
@@ -204,12 +204,10 @@ class Posterior:
             draws = kde(values, self.weights, self._bounds(), n, rng, discrete)
         return pd.DataFrame(draws, columns=self.names)
 
-    def adjust(self, method: str = "linear", seed: int = 0, kernel: str = KERNELS[0]) -> Posterior:
+    def adjust(
+        self, method: str = "linear", seed: int = 0, kernel: str = KERNELS[0], pool: bool = True
+    ) -> Posterior:
         """The posterior after regression adjustment (:mod:`abcspark.adjustment`).
-
-        After a PMC run that kept the statistics, the generations whose epsilon is within
-        twice the last one's are fitted and adjusted with the last, each weighted by its share
-        of their ESS (:func:`abcspark.pooling.pooled`); the result holds all their particles.
 
         Parameters
         ----------
@@ -220,6 +218,11 @@ class Posterior:
             The networks' seed (``'neural'``): the same seed, the same particles.
         kernel : {'rectangular', 'epanechnikov'}
             The regression's weights (:func:`abcspark.adjustment.kernel_weights`).
+        pool : bool
+            After a PMC run that kept the statistics, also fit and move the generations whose
+            epsilon is within twice the last one's, each weighted by its share of their ESS
+            (:func:`abcspark.pooling.pooled`; closer in 24 of 27 measured cells, README); the
+            result holds all their particles. False: the last population alone.
 
         Raises
         ------
@@ -227,7 +230,7 @@ class Posterior:
             Without statistics (run with ``keep_statistics=True``); see ``adjusted``.
         """
         frame = self.to_frame()
-        if self.earlier is not None:
+        if boolean("pool", pool) and self.earlier is not None:
             frame = pooled(self.earlier, frame, self.history["epsilon"].to_numpy())
         stats = [c for c in frame.columns if c.startswith("_stat_")]
         theta, weights = adjusted(
@@ -241,7 +244,7 @@ class Posterior:
             seed=check_seed(seed),
             kernel=kernel,
         )
-        pooled_generations = 1 if self.earlier is None else frame[GENERATION].nunique()
+        pooled_generations = frame[GENERATION].nunique() if GENERATION in frame else 1
         metadata = {
             **self.metadata,
             "adjustment": ADJUSTMENTS[method],

@@ -21,8 +21,9 @@ exact posterior per simulation):
 ``pmc-silverman-q0.3``  Silverman's kernel and ``epsilon_quantile=0.3`` together;
 ``pmc-adjust``     the defaults, then ``Posterior.adjust()`` (local-linear regression
                    adjustment; since 2026-12-04 evening of every generation within twice the
-                   last epsilon); ``pmc-adjust-last``: of the last population alone, as
-                   before; ``pmc-adjust-neural``: ``Posterior.adjust("neural")``;
+                   last epsilon); ``pmc-adjust-last``: ``adjust(pool=False)``, of the last
+                   population alone, as before; ``pmc-adjust-neural``:
+                   ``Posterior.adjust("neural")``;
 ``pmc-adaptive``   ``AdaptiveEuclidean()``: scales refitted after every generation;
 ``pmc-target0.2``  ``target_acceptance_rate=0.2``: the acceptance-rate-driven schedule;
 ``pmc-prior2``    ``prior_draws=2``: generation 0 keeps the closest N of 2N prior draws
@@ -92,7 +93,7 @@ def abcspark_prior(model: Model):
 
 def run_abcspark(method: str, model: Model, observed, budget: int, seed: int, n: int):
     """One abcspark run with ``n`` particles and ``budget`` simulations: ``(posterior, s)``."""
-    from abcspark import APMCABC, PMCABC, SMCABC, AdaptiveEuclidean, Posterior, RejectionABC
+    from abcspark import APMCABC, PMCABC, SMCABC, AdaptiveEuclidean, RejectionABC
 
     prior = abcspark_prior(model)
     options = dict(PMC_OPTIONS.get(method, {}))
@@ -121,12 +122,8 @@ def run_abcspark(method: str, model: Model, observed, budget: int, seed: int, n:
         **options,
     )
     post = pmc.run(observed, seed=seed)
-    if method == "pmc-adjust-last":  # the same particles without their earlier generations
-        post = Posterior(
-            post.samples, post.weights, post.distances, post.history, post.metadata, post.statistics
-        )
     if method in ADJUSTMENTS:
-        post = post.adjust(ADJUSTMENTS[method])
+        post = post.adjust(ADJUSTMENTS[method], pool=method != "pmc-adjust-last")
     return post, time.perf_counter() - started
 
 

@@ -128,6 +128,19 @@ def test_adjust_pools_the_generations_near_the_last_epsilon_by_their_ess(tmp_pat
     assert abs(mean - EXACT_MEAN) < 5 * math.sqrt(EXACT_VAR / adjusted.ess)
     assert abs(var - EXACT_VAR) < 5 * EXACT_VAR * math.sqrt(2 / adjusted.ess)
 
+    alone = posterior.adjust(pool=False)
+    assert alone.metadata["adjustment_generations"] == 1
+    assert len(alone.samples) == len(posterior.samples)
+    bare = Posterior(
+        *(getattr(posterior, a) for a in ("samples", "weights", "distances")),
+        posterior.history,
+        posterior.metadata,
+        posterior.statistics,
+    )
+    np.testing.assert_array_equal(alone.samples, bare.adjust().samples)
+    with pytest.raises(ValueError, match=r"pool must be True or False \(got 'yes'\)"):
+        posterior.adjust(pool="yes")
+
     posterior.save(str(tmp_path / "run"))
     loaded = Posterior.load(str(tmp_path / "run"))
     assert_same_posterior(loaded, posterior)
