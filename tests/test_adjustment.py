@@ -149,13 +149,17 @@ def test_adjust_pools_the_generations_near_the_last_epsilon_by_their_ess(tmp_pat
 
 
 def test_a_resumed_run_pools_the_same_generations(tmp_path):
-    full = pmc_with_statistics(generations=4).run(OBSERVED, seed=5, checkpoint=str(tmp_path))
+    pmc = pmc_with_statistics(epsilons=[np.inf, 1.2, 0.9, 0.5], generations=4)
+    full = pmc.run(OBSERVED, seed=5, checkpoint=str(tmp_path))
     for name in ("generation-0003.json", "generation-0002.json"):
         (tmp_path / name).unlink()  # as if the driver died before they were complete
-    resumed = pmc_with_statistics(generations=4).run(OBSERVED, seed=5, checkpoint=str(tmp_path))
+    resumed = pmc.run(OBSERVED, seed=5, checkpoint=str(tmp_path))
     assert sorted(resumed.earlier["_generation"].unique()) == [0, 1, 2]
     assert_same_posterior(resumed, full)
-    np.testing.assert_array_equal(resumed.adjust().samples, full.adjust().samples)
+    adjusted = resumed.adjust()
+    assert adjusted.metadata["adjustment_generations"] == 2
+    np.testing.assert_array_equal(adjusted.samples, full.adjust().samples)
+    np.testing.assert_array_equal(adjusted.weights, full.adjust().weights)
 
 
 def test_only_a_pmc_run_that_keeps_statistics_keeps_its_earlier_generations():
