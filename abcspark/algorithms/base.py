@@ -22,7 +22,8 @@ class Algorithm:
     """Whether a population algorithm run with ``keep_statistics`` keeps its generations for
     ``adjust()`` to pool (:mod:`abcspark.pooling`): PMC's, where it was measured closer
     (README, accuracy); not SMC's, whose resampled and moved populations it left farther on
-    three of four models at 1e3 simulations, nor APMC's (unmeasured) or model choice's."""
+    three of four models at 1e3 simulations, nor APMC's (mixed: farther on the 10-d Gaussian
+    at 1e3) or model choice's."""
 
     def __init__(self, problem: Problem):
         self.problem = problem
