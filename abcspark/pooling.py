@@ -52,12 +52,11 @@ def pooled(earlier: pd.DataFrame, last: pd.DataFrame, epsilons: np.ndarray) -> p
     columns = list(last.columns)
     near = [g for g, epsilon in enumerate(epsilons[:-1]) if epsilon <= WITHIN * epsilons[-1]]
     groups = [earlier[earlier[GENERATION] == g] for g in near] + [last]
-    shares = np.array([ess(frame["weight"].to_numpy()) for frame in groups])
+    weights = [frame["weight"].to_numpy() / frame["weight"].sum() for frame in groups]
+    shares = np.array([ess(w) for w in weights])
     shares /= shares.sum()
     frames = [
-        frame[columns].assign(
-            weight=frame["weight"] / frame["weight"].sum() * share, **{GENERATION: g}
-        )
-        for frame, share, g in zip(groups, shares, [*near, len(epsilons) - 1])
+        frame[columns].assign(weight=w * share, **{GENERATION: g})
+        for frame, w, share, g in zip(groups, weights, shares, [*near, len(epsilons) - 1])
     ]
     return pd.concat(frames, ignore_index=True)

@@ -7,13 +7,14 @@ import re
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import assert_same_posterior
 
 from abcspark import PMCABC, SMCABC, Posterior, Prior, RejectionABC, Uniform
 from abcspark.adjustment import ridge_slopes
 from abcspark.examples import NormalMean
-from abcspark.pooling import WITHIN
+from abcspark.pooling import WITHIN, pooled
 from abcspark.transforms import from_unbounded, to_unbounded
 from abcspark.weighted import ess
 
@@ -103,7 +104,7 @@ def test_adjust_pools_the_generations_near_the_last_epsilon_by_their_ess(tmp_pat
     earlier = posterior.earlier
     assert sorted(earlier["_generation"].unique()) == [0, 1, 2]
     generations = [earlier[earlier["_generation"] == 2], posterior.to_frame()]
-    sizes = np.array([ess(frame["weight"].to_numpy()) for frame in generations])
+    sizes = np.array([ess(f["weight"].to_numpy() / f["weight"].sum()) for f in generations])
     shares = sizes / sizes.sum()
     theta = np.concatenate([frame["mu"].to_numpy() for frame in generations])[:, None]
     stats = np.concatenate([frame[["_stat_0"]].to_numpy() for frame in generations])
@@ -148,6 +149,24 @@ def test_adjust_pools_the_generations_near_the_last_epsilon_by_their_ess(tmp_pat
     np.testing.assert_array_equal(loaded.adjust().weights, adjusted.weights)
 
 
+def test_pooled_shares_follow_each_generations_ess_whatever_its_weights_sum_to():
+    earlier = pd.DataFrame(
+        {
+            "mu": [0.0, 1.0, 2.0],
+            "weight": [2.0, 2.0, 4.0],
+            "distance": [0.1, 0.2, 0.3],
+            "_stat_0": [0.0, 1.0, 2.0],
+            "_generation": [0, 0, 1],
+        }
+    )
+    last = pd.DataFrame(
+        {"mu": [5.0, 6.0], "weight": [0.5, 0.5], "distance": [0.1, 0.1], "_stat_0": [5.0, 6.0]}
+    )
+    frame = pooled(earlier, last, np.array([3.0, 1.0, 1.0]))  # generation 0 is beyond WITHIN
+    assert frame["_generation"].tolist() == [1, 2, 2]
+    np.testing.assert_allclose(frame["weight"], [1 / 3, 1 / 3, 1 / 3])  # ESS 1 and 2
+
+
 def test_a_resumed_run_pools_the_same_generations(tmp_path):
     pmc = pmc_with_statistics(epsilons=[np.inf, 1.2, 0.9, 0.5], generations=4)
     full = pmc.run(OBSERVED, seed=5, checkpoint=str(tmp_path))
@@ -177,7 +196,6 @@ def test_only_a_pmc_run_that_keeps_statistics_keeps_its_earlier_generations():
 def test_resampled_draws_follow_the_weights():
     samples = np.array([[0.0], [1.0], [2.0]])
     weights = np.array([0.2, 0.5, 0.3])
-    import pandas as pd
 
     posterior = Posterior(pd.DataFrame(samples, columns=["x"]), weights, np.zeros(3))
     draws = posterior.sample(20_000, seed=4)
@@ -207,7 +225,6 @@ def test_kde_draws_stay_in_the_support_and_keep_the_moments():
     ],
 )
 def test_sample_checks_its_arguments(kwargs, match):
-    import pandas as pd
 
     posterior = Posterior(pd.DataFrame({"x": [1.0, 2.0]}), np.ones(2), np.zeros(2))
     with pytest.raises(ValueError, match=match):
