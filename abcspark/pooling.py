@@ -1,4 +1,4 @@
-"""The generations of a PMC run as one sample, for regression adjustment.
+"""The generations of a PMC or APMC run as one sample, for regression adjustment.
 
 Each generation is an importance sample of the ABC posterior at its epsilon, and regression
 adjustment (:mod:`abcspark.adjustment`) maps a sample at any epsilon towards the exact

@@ -219,8 +219,8 @@ class Posterior:
         kernel : {'rectangular', 'epanechnikov'}
             The regression's weights (:func:`abcspark.adjustment.kernel_weights`).
         pool : bool
-            After a PMC run that kept the statistics, also fit and move the generations whose
-            epsilon is within twice the last one's, each weighted by its share of their ESS
+            After a PMC or APMC run that kept the statistics, also fit and move the generations
+            whose epsilon is within twice the last one's, each weighted by its share of their ESS
             (:func:`abcspark.pooling.pooled`; closer in 24 of 27 measured cells, README); the
             result holds all their particles. False: the last population alone.
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from helpers import assert_same_posterior
 
-from abcspark import PMCABC, SMCABC, Posterior, Prior, RejectionABC, Uniform
+from abcspark import APMCABC, PMCABC, SMCABC, Posterior, Prior, RejectionABC, Uniform
 from abcspark.adjustment import ridge_slopes
 from abcspark.examples import NormalMean
 from abcspark.pooling import WITHIN, pooled
@@ -181,7 +181,7 @@ def test_a_resumed_run_pools_the_same_generations(tmp_path):
     np.testing.assert_array_equal(adjusted.weights, full.adjust().weights)
 
 
-def test_only_a_pmc_run_that_keeps_statistics_keeps_its_earlier_generations():
+def test_only_a_pmc_or_apmc_run_that_keeps_statistics_keeps_its_earlier_generations():
     plain = PMCABC(MODEL.prior, MODEL, n_particles=100, generations=2, engine="numpy")
     assert plain.run(OBSERVED, seed=1).earlier is None
     posterior = rejection(0.1)
@@ -191,6 +191,10 @@ def test_only_a_pmc_run_that_keeps_statistics_keeps_its_earlier_generations():
         MODEL.prior, MODEL, n_particles=100, generations=3, engine="numpy", keep_statistics=True
     )
     assert smc.run(OBSERVED, seed=1).earlier is None  # measured farther pooled (README)
+    apmc = APMCABC(
+        MODEL.prior, MODEL, n_particles=100, generations=3, engine="numpy", keep_statistics=True
+    )
+    assert sorted(apmc.run(OBSERVED, seed=1).earlier["_generation"].unique()) == [0, 1]
 
 
 def test_resampled_draws_follow_the_weights():

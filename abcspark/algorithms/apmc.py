@@ -109,7 +109,6 @@ class APMCABC(SequentialABC):
     """
 
     name = "APMCABC"
-    pools_generations = False  # see Algorithm.pools_generations
 
     def __init__(
         self,
