@@ -22,7 +22,8 @@ class Algorithm:
     """Whether a population algorithm run with ``keep_statistics`` keeps its generations for
     ``adjust()`` to pool (:mod:`abcspark.pooling`): PMC's and APMC's, where it was measured
     closer (README, accuracy); not SMC's, whose resampled and moved populations it left
-    farther on two of three models at 1e3 simulations, nor model choice's."""
+    farther on three of four models at 1e3 simulations (beyond noise on one), nor model
+    choice's."""
 
     def __init__(self, problem: Problem):
         self.problem = problem
