@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from abcspark.rows import statistics_in
 from abcspark.weighted import ess
 
 GENERATION = "_generation"
@@ -33,7 +34,7 @@ def earlier_frame(populations: Sequence[pd.DataFrame], names: List[str]) -> Opti
         return None
     frames = []
     for g, population in enumerate(populations):
-        stats = [c for c in population.columns if c.startswith("_stat_")]
+        stats = statistics_in(population)
         frame = population[[*names, "weight", "distance", *stats]].reset_index(drop=True)
         frames.append(frame.assign(**{GENERATION: g}))
     return pd.concat(frames, ignore_index=True)

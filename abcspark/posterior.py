@@ -13,7 +13,7 @@ from abcspark.adjustment import METHODS as ADJUSTMENTS
 from abcspark.draws import METHODS, kde, resample, systematic
 from abcspark.pooling import GENERATION, pooled
 from abcspark.rng import DRAWS, batch_rng, check_seed
-from abcspark.rows import statistic_names
+from abcspark.rows import statistic_names, statistics_in
 from abcspark.validation import boolean, check_samples, normalised_weights, positive_int
 from abcspark.weighted import covariance, ess, quantile
 
@@ -232,7 +232,7 @@ class Posterior:
         frame = self.to_frame()
         if boolean("pool", pool) and self.earlier is not None:
             frame = pooled(self.earlier, frame, self.history["epsilon"].to_numpy())
-        stats = [c for c in frame.columns if c.startswith("_stat_")]
+        stats = statistics_in(frame)
         theta, weights = adjusted(
             method,
             frame[self.names].to_numpy(),

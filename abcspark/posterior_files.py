@@ -14,6 +14,7 @@ import pandas as pd
 
 from abcspark import storage
 from abcspark.pooling import GENERATION
+from abcspark.rows import statistics_in
 
 PARTICLES_FILE = "particles.parquet"
 METADATA_FILE = "metadata.json"
@@ -55,7 +56,7 @@ def load(path: str, spark: Any) -> dict:
             last = frame[GENERATION] == frame[GENERATION].max()
             earlier = frame[~last].reset_index(drop=True)
             frame = frame[last].drop(columns=GENERATION).reset_index(drop=True)
-        stats = [c for c in frame.columns if c.startswith("_stat_")]
+        stats = statistics_in(frame)
         return dict(
             samples=frame.drop(columns=["weight", "distance", *stats]),
             weights=frame["weight"].to_numpy(),

@@ -136,16 +136,17 @@ def split(frame: pd.DataFrame, epsilon: float = np.inf) -> Tuple[pd.DataFrame, p
 def sampled(frame: pd.DataFrame, n_batches: int) -> pd.DataFrame:
     """The simulations (``batch``, statistics) that batches below ``n_batches`` sent."""
     rows = frame[(frame["index"] >= 0) & (frame["batch"] < n_batches)]
-    return rows[["batch", *_statistic_columns(frame)]]
+    return rows[["batch", *statistics_in(frame)]]
 
 
 def statistics(particles: pd.DataFrame) -> Optional[np.ndarray]:
     """The statistics carried by particle rows, shape (m, k), or None if none were kept."""
-    columns = _statistic_columns(particles)
+    columns = statistics_in(particles)
     return particles[columns].to_numpy() if columns else None
 
 
-def _statistic_columns(frame: pd.DataFrame) -> List[str]:
+def statistics_in(frame: pd.DataFrame) -> List[str]:
+    """The columns of ``frame`` that hold simulated statistics (:func:`statistic_names`)."""
     return [c for c in frame.columns if c.startswith("_stat_")]
 
 
