@@ -253,8 +253,7 @@ def main(argv=None) -> None:
     args.draws = draw_method(args.draws)
     args.python = peer_python("pyabc") if "pyabc" in args.methods else None
     exact = {}
-    once = ("exact-N",)  # the reference line hardly depends on the seed: one is enough
-    for budget, model, observation, seed, method in cases(args, MODELS, once):
+    for budget, model, observation, seed, method in cases(args, MODELS):
         observed = model.observed(observation)
         if (model.name, observation) not in exact:
             rng = np.random.default_rng(9_000 + observation)

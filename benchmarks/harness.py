@@ -99,17 +99,15 @@ def known_budgets(parser: Any, budgets: Sequence[float], n_particles: Dict[int, 
     return budgets
 
 
-def cases(args: Any, models: Dict[str, Any], once: Sequence[str] = ()) -> Iterator[tuple]:
+def cases(args: Any, models: Dict[str, Any]) -> Iterator[tuple]:
     """``(budget, model, observation, seed, method)`` in the order a benchmark runs them, from
-    its ``--budgets --models --observations --first-seed --seeds --methods``; a method in
-    ``once`` runs for the first seed of each observation only."""
+    its ``--budgets --models --observations --first-seed --seeds --methods``."""
     for budget in args.budgets:
         for name in args.models:
             for observation in range(args.observations):
                 for seed in range(args.first_seed, args.first_seed + args.seeds):
                     for method in args.methods:
-                        if method not in once or seed == args.first_seed:
-                            yield budget, models[name], observation, seed, method
+                        yield budget, models[name], observation, seed, method
 
 
 def pyabc_simulations(rows: Any, model: str, observation: int, budget: int, seed: int) -> int:
