@@ -10,12 +10,7 @@ import numpy as np
 
 from abcspark._version import __version__
 from abcspark.batch import ON_ERROR, BatchTask, SimulationError
-from abcspark.connect import (
-    NESTED_INSTEAD,
-    VECTORIZED_INSTEAD,
-    active_session,
-    require_classic,
-)
+from abcspark.connect import NESTED_INSTEAD, VECTORIZED_INSTEAD, active_session, require_classic
 from abcspark.distances import Distance, as_distance
 from abcspark.dry_run import check_reproducible, dry_run, fingerprint, simulate_statistics
 from abcspark.engines import Engine, check_engine, make_engine
@@ -79,6 +74,9 @@ class Problem:
         checkpoint of another simulator (another closure, another lambda) is refused by it.
     adaptive : bool
         Whether the distance is refitted after every generation (``Distance.adaptive``).
+    task_statistics : bool
+        Whether batches return the accepted particles' statistics: with ``keep_statistics``,
+        and where the algorithm reads them (a budgeted PMC run, :mod:`abcspark.tolerance`).
     fitted_distance : dict or None
         The last :meth:`prepare`'s distance as fitted on its pilot (``to_dict()``), e.g. the
         scales of a :class:`~abcspark.ScaledEuclidean`; None for a plain callable.
@@ -127,6 +125,7 @@ class Problem:
         self.adaptive = getattr(self.distance, "adaptive", False)  # plain callables are not
         # An adaptive distance recomputes the population's distances from their statistics.
         self.keep_statistics = bool(keep_statistics) or self.adaptive
+        self.task_statistics = self.keep_statistics  # or where the algorithm reads them
         self.max_failed_share = real("max_failed_share", max_failed_share, 0, 1, example="0.5")
         self.store = check_store(store)
         self.check_session(spark)
@@ -215,7 +214,7 @@ class Problem:
             vectorized=self.vectorized,
             on_error=self.on_error,
             batch_timeout=self.batch_timeout,
-            keep_statistics=self.keep_statistics,
+            keep_statistics=self.task_statistics,
             store=self.store,
         )
 

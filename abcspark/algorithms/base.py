@@ -52,7 +52,7 @@ class Algorithm:
             particles["distance"].to_numpy(),
             history,
             self._metadata(history, engine, observed, settings, metadata),
-            statistics(particles),
+            statistics(particles) if self.problem.keep_statistics else None,
             earlier,
         )
 

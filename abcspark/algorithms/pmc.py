@@ -11,13 +11,14 @@ import pandas as pd
 
 from abcspark.algorithms.run import Run
 from abcspark.algorithms.sequential import SequentialABC
-from abcspark.budget import kept_from, next_plan
+from abcspark.budget import closest, kept_from, next_plan
 from abcspark.discrete_kernels import DiscreteKernel, DiscreteRandomWalk, mixed_proposal
 from abcspark.kernels import as_kernel, importance_weights
 from abcspark.priors import Prior
 from abcspark.problem import Problem
 from abcspark.recycling import check_recycle, marked, recycled, reused
 from abcspark.sampling import Sample
+from abcspark.tolerance import tolerance_error
 from abcspark.transforms import check_transform, fit_proposal, mapped_bounds
 from abcspark.validation import epsilon_rule, real
 from abcspark.weighted import ess, quantile
@@ -67,7 +68,9 @@ class PMCABC(SequentialABC):
     max_simulations : int, optional
         The budget in simulator calls (proposals outside the support are free), never exceeded
         by more than one batch; 1e8 if not given. The last generation spends what is left
-        (:func:`abcspark.budget.fit_budget`); one the budget cuts short joins the last one's
+        (:func:`abcspark.budget.fit_budget`), at a smaller epsilon only where the regression
+        of the parameters on the statistics forecasts that closer than spending it at the last
+        epsilon (:mod:`abcspark.tolerance`); one the budget cuts short joins the last one's
         particles within its epsilon and is kept if that holds a quarter of ``n_particles``.
     min_acceptance_rate : float, default 0
         Stop after a generation whose acceptance rate falls below it.
@@ -183,6 +186,9 @@ class PMCABC(SequentialABC):
             prior_draws = BUDGET_PRIOR_DRAWS if budgeted else 1.0
         self.prior_draws = real("prior_draws", prior_draws, 1, example="4")
         self.recycle = check_recycle(recycle, self.problem.adaptive)
+        # The budget's last generation reads the statistics (abcspark.tolerance), not the user.
+        reads = budgeted and self.epsilons is None and not self.discrete.any()
+        self.problem.task_statistics |= reads and self.problem.vectorized
 
     def settings(self) -> dict:
         return {
@@ -219,6 +225,7 @@ class PMCABC(SequentialABC):
             scheduled=self.epsilons is not None,
             adaptive=self.problem.adaptive,
             recycle=self.recycle,
+            tolerance=tolerance_error(run.population, self.problem.prior, run.observed),
         )
 
     def _sample(self, g: int, proposal: Any, epsilon: float, n_particles: int, run: Run) -> Sample:
@@ -232,7 +239,7 @@ class PMCABC(SequentialABC):
             return replace(sample, stop="complete")  # the particles planned, and more
         if g > 0 or self.prior_draws == 1 or len(sample.particles) < self.n_particles:
             return sample
-        return _closest(sample, self.n_particles)
+        return closest(sample, self.n_particles)
 
     def _generation(self, g: int, run: Run) -> Optional[str]:
         stop = super()._generation(g, run)
@@ -287,14 +294,3 @@ class PMCABC(SequentialABC):
         if g == 0:
             return np.full(len(theta), 1.0 / len(theta))
         return importance_weights(theta, self.problem.prior.log_pdf(theta), proposal)
-
-
-def _closest(sample: Sample, n: int) -> Sample:
-    """``sample`` with only its ``n`` particles nearest the observation (ties: batch order)."""
-    nearest = np.sort(np.argsort(sample.particles["distance"].to_numpy(), kind="stable")[:n])
-    return replace(
-        sample,
-        particles=sample.particles.iloc[nearest].reset_index(drop=True),
-        acceptance_rate=n / max(sample.n_simulations, 1),
-        stop="complete",
-    )
