@@ -95,29 +95,20 @@ def test_join_pays_weighs_the_tolerance_against_the_ess(error, ratio, expected):
     assert join_pays(error, ratio, 100.0, 200.0) is expected
 
 
-def _plan(tolerance, scheduled=False, adaptive=False):
+def _plan(tolerance, budget_left=800, **options):
     """After generation 1 (epsilon 1.0, acceptance rate 0.1875, ESS 80 of 100 particles), 800
     simulations buy 150 particles at epsilon 0.5 (half the particles are within it): the
     budget's last generation. Joined instead, they buy 150 at 1.0, ESS 120 either way by the
     ESS per particle; joined 80 + 120. The cost of the smaller epsilon: 1.5 (1/120 - 1/200) =
     0.005; its gain: 0.75 x shift + 0.9375 x widening."""
-    population = pd.DataFrame({"distance": np.arange(1, 101) / 100.0, "weight": np.full(100, 0.01)})
+    population = pd.DataFrame({"distance": np.arange(1, 101) / 100.0, "weight": 0.01})
     records = [
         GenerationRecord(g, epsilon, 1000, 1000, rate, ess, 0, 0, 1.0)
         for g, epsilon, rate, ess in ((0, 2.0, 0.1, 100.0), (1, 1.0, 0.1875, 80.0))
     ]
-    return next_plan(
-        population,
-        records,
-        0.5,
-        100,
-        800,
-        target_acceptance_rate=None,
-        min_epsilon=0.0,
-        scheduled=scheduled,
-        adaptive=adaptive,
-        tolerance=tolerance,
-    )
+    flags = {"scheduled": False, "adaptive": False, **options}
+    rules = {"target_acceptance_rate": None, "min_epsilon": 0.0, "tolerance": tolerance}
+    return next_plan(population, records, 0.5, 100, budget_left, **rules, **flags)
 
 
 @pytest.mark.parametrize(
@@ -141,21 +132,7 @@ def test_next_plan_sends_the_budgets_last_generation_where_the_tolerance_says(
 def test_a_whole_generation_is_never_joined():
     """With 8,000 simulations left, 1,500 particles at 0.5: a generation like any other, even
     where the tolerance's error is 0."""
-    population = pd.DataFrame({"distance": np.arange(1, 101) / 100.0, "weight": 0.01})
-    records = [GenerationRecord(1, 1.0, 1000, 1000, 0.1875, 80.0, 0, 0, 1.0)] * 2
-    plan = next_plan(
-        population,
-        records,
-        0.5,
-        100,
-        8000,
-        target_acceptance_rate=None,
-        min_epsilon=0.0,
-        scheduled=False,
-        adaptive=False,
-        tolerance=(0.0, 0.0),
-    )
-    assert plan == (0.5, 100)
+    assert _plan((0.0, 0.0), budget_left=8000) == (0.5, 100)
 
 
 def test_a_budgeted_default_run_reads_the_statistics_and_gives_none_to_the_user():
