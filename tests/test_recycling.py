@@ -158,11 +158,19 @@ def test_a_recycling_run_is_the_abc_posterior_at_its_epsilon(seed):
 
 
 def test_every_generation_holds_its_own_and_the_last_ones_particles(tmp_path):
-    budgeted().run(OBSERVED, seed=4, checkpoint=str(tmp_path))
+    """Each generation that lowers epsilon: its own particles first, then the last one's it
+    recycled. The budget's last one here spends the rest at the last epsilon (the tolerance
+    rule, budget.joined_instead): the whole last population, in its order, then its own."""
+    epsilons = budgeted().run(OBSERVED, seed=4, checkpoint=str(tmp_path)).history["epsilon"]
     saved = sorted(tmp_path.glob("generation-*.parquet"))
-    assert len(saved) >= 4
+    assert len(saved) >= 4 and epsilons.iloc[-1] == epsilons.iloc[-2]
     for g, path in enumerate(saved):
         origin = pd.read_parquet(path)[ORIGIN].to_numpy()
+        if g == len(saved) - 1:
+            last = pd.read_parquet(saved[g - 1])[ORIGIN].to_numpy()
+            np.testing.assert_array_equal(origin[: len(last)], last)
+            assert (origin[len(last) :] == g).all() and len(origin) > len(last)
+            continue
         assert origin[0] == g and set(origin) <= {g, g - 1}
         assert (origin[1:] <= origin[:-1]).all()  # its own first, then the recycled ones
     assert set(pd.read_parquet(saved[2])[ORIGIN]) == {1, 2}
