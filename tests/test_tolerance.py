@@ -35,13 +35,13 @@ def _linear(prior, to_theta, seed=3):
 )
 def test_tolerance_error_reads_the_shift_and_the_widening_of_a_linear_model(prior, to_theta):
     """Analytic: shift (2 x 0.5)^2 / 1 = 1, widening (4 x 0.64 / 2)^2 = 1.6384. Their Monte
-    Carlo sd at 200,000 particles is about 0.03 and 0.014 (slope, mean and variance each to
-    1/sqrt(n)); the bounds are 5 sd. A box prior is read on the logit scale, where the model is
-    linear: read on the bounded scale, they would be 0.73 and 0.87 instead."""
+    Carlo sd at 200,000 particles is 0.009 and 0.020 (12 seeds); the bounds are 5 sd. A box
+    prior is read on the logit scale, where the model is linear: read on the bounded scale,
+    they would be 0.73 and 0.87 instead."""
     population, observed = _linear(prior, to_theta)
     shift, widening = tolerance_error(population, prior, observed)
-    assert shift == pytest.approx(SHIFT, abs=0.15)
-    assert widening == pytest.approx(WIDENING, abs=0.07)
+    assert shift == pytest.approx(SHIFT, abs=0.045)
+    assert widening == pytest.approx(WIDENING, abs=0.1)
 
 
 def test_tolerance_error_is_zero_where_the_statistics_explain_nothing():
