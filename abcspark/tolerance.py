@@ -34,7 +34,8 @@ def tolerance_error(
 ) -> Optional[Tuple[float, float]]:
     """``(shift, spread)``: the squared shift of the posterior's mean and the squared relative
     excess of its spread that the tolerance makes, in units of the posterior's variance and
-    averaged over the parameters; None without the particles' statistics or with discrete
+    averaged over the parameters; None without the particles' statistics (or with any missing,
+    as in a population resumed from a checkpoint saved without them) or with discrete
     parameters.
 
     ``population`` holds ``prior.names``, ``weight`` and the statistics columns; ``observed``
@@ -46,6 +47,8 @@ def tolerance_error(
         return None
     z = to_unbounded(population[prior.names].to_numpy(), prior.bounds())
     x = population[stats].to_numpy() - np.asarray(observed, dtype=np.float64)
+    if not np.isfinite(x).all():
+        return None
     weights = population["weight"].to_numpy()
     weights = weights / weights.sum()
     made = x @ ridge_slopes(x, z, weights)  # the tolerance's part of each particle

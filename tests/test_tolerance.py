@@ -75,6 +75,9 @@ def test_tolerance_error_needs_statistics_and_continuous_parameters():
     counts = population.assign(a=np.arange(N) % 7)
     assert tolerance_error(counts, Prior(a=Poisson(3.0)), observed) is None
     assert tolerance_error(population.iloc[:1], prior, observed) is None
+    resumed = population.astype({"_stat_0": float})  # recycled rows saved without statistics
+    resumed.loc[:10, "_stat_0"] = np.nan
+    assert tolerance_error(resumed, prior, observed) is None
 
 
 @pytest.mark.parametrize(
