@@ -96,14 +96,21 @@ def joined_instead(
     4 runs), Gamma level, and no change on 95 of 96 runs at 1e3 and 1e4.
     """
     epsilon, particles = plan
-    at_last = last.acceptance_rate * budget_left
-    if epsilon >= last.epsilon or at_last < 2:
+    instead = rest_at_last(last.epsilon, last.acceptance_rate, budget_left)
+    if epsilon >= last.epsilon or instead is None:
         return plan
     per_particle = last.ess / size
-    smaller, joined = per_particle * particles, last.ess + per_particle * at_last
-    if join_pays(tolerance, epsilon / last.epsilon, smaller, joined):
-        return last.epsilon, int(at_last)
-    return plan
+    smaller = per_particle * particles
+    joined = last.ess + per_particle * last.acceptance_rate * budget_left
+    return instead if join_pays(tolerance, epsilon / last.epsilon, smaller, joined) else plan
+
+
+def rest_at_last(epsilon: float, rate: float, budget_left: float) -> Optional[Tuple[float, int]]:
+    """A generation at the last generation's ``epsilon`` (and acceptance ``rate``) that spends
+    ``budget_left``, its particles joined to the last ones (:func:`merged`); None if it buys
+    fewer than 2 particles there."""
+    bought = rate * budget_left
+    return (epsilon, int(bought)) if bought >= 2 else None
 
 
 def fit_budget(
@@ -141,9 +148,7 @@ def fit_budget(
             more = rate_there * budget_left
             if candidate > epsilon and more >= n_particles / 2:
                 return float(candidate), min(n_particles, int(more))
-    if last is not None and last[1] * budget_left >= 2:
-        return last[0], int(last[1] * budget_left)
-    return None
+    return None if last is None else rest_at_last(*last, budget_left)
 
 
 def within(population: pd.DataFrame, epsilon: float) -> pd.DataFrame:
